@@ -1,0 +1,68 @@
+# Two commands for a fresh machine with Python 3.11 and make:
+#   make book   create .venv, install pinned requirements, build the site into _build/html
+#   make test   unit tests, nbval on every notebook, twin sync, strict book build, browser check
+# Other targets: notebooks (re-execute every notebook and sync its twin), serve, lint, clean.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+JB_FLAGS := -W -n --keep-going
+PORT ?= 8000
+
+.PHONY: venv book test unit nbval twins build-strict browser notebooks serve lint clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo
+	@echo "Book built. Open $(CURDIR)/_build/html/index.html, or run 'make serve'."
+
+test: $(STAMP)
+	$(MAKE) unit
+	$(MAKE) nbval
+	$(MAKE) twins
+	$(MAKE) build-strict
+	$(MAKE) browser
+	@echo "make test: all checks passed"
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -q -n 2
+
+# Strict nbval (not --nbval-lax): every code cell is re-executed and its text
+# output compared with the committed one.
+nbval: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+	  --nbval-sanitize-with .nbval_sanitize.cfg -n 2 --dist loadfile $(NOTEBOOKS)
+
+twins: $(STAMP)
+	$(BIN)/python scripts/check_twins.py $(NOTEBOOKS)
+
+# A full rebuild (--all): an incremental build would not repeat the warnings
+# of pages that did not change.
+build-strict: $(STAMP)
+	$(BIN)/jupyter-book build . --all $(JB_FLAGS)
+
+browser: $(STAMP)
+	$(BIN)/python scripts/browser_check.py _build/html
+
+notebooks: $(STAMP)
+	$(BIN)/python scripts/execute_notebooks.py $(NOTEBOOKS)
+
+serve:
+	@echo "Serving _build/html on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+lint: $(STAMP)
+	$(BIN)/ruff check posemb tests scripts benchmarks book
+
+clean:
+	rm -rf _build

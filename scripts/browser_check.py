@@ -1,0 +1,292 @@
+"""Open every page of the built site in headless Chromium and fail on what a reader would see.
+
+Usage: python scripts/browser_check.py [SITE_DIR] [--screenshot PAGE]
+
+The site is served from 127.0.0.1 by this script. Each page fails the check on:
+
+* a page that does not load (HTTP status >= 400 or a navigation error);
+* raw TeX left untypeset (a ``.math`` element MathJax did not render, or
+  ``\\(``, ``\\[``, ``$$`` or a TeX command in the visible prose);
+* an image that did not load;
+* a console error or an uncaught exception;
+* a request to any host other than the local server (such requests are
+  blocked and reported, so the check itself never touches the network).
+
+It also checks that the search page finds a word, and saves a screenshot of
+one chapter under ``_build/screenshots/``.
+
+Chromium is Debian's (``apt-get install chromium``), driven through
+Playwright's Python package with ``executable_path``; Playwright's own browser
+download is never used. Without Chromium the check fails when ``CI`` is set and
+is skipped, with a message saying how to enable it, otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import os
+import re
+import shutil
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+# Flags that keep Chromium from reaching out on its own (updates, sync, ...).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+# Pages that are Sphinx machinery rather than reading matter still get loaded;
+# these folders hold assets, not pages.
+REDIRECT_RE = re.compile(r'http-equiv="refresh"[^>]*url=([^"]+)"', re.IGNORECASE)
+SKIP_FOLDERS = ("_static", "_sources", "_images", "_downloads", "_sphinx_design_static")
+
+# Runs in the page: collect the visible prose (not code, not outputs, not
+# rendered math) and report TeX that should have been typeset.
+RAW_TEX_JS = r"""
+() => {
+  const skip = "pre, code, script, style, mjx-container, .MathJax, .highlight, .output, "
+             + "textarea, .cell_output, .search, #searchbox";
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const tex = /\\\(|\\\)|\\\[|\\\]|\$\$|\\(frac|sum|mathbf|mathrm|theta|left|right|begin|end|cdot|sqrt)\b/;
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const parent = node.parentElement;
+    if (!parent || parent.closest(skip)) continue;
+    const text = node.textContent;
+    if (tex.test(text)) found.push(text.trim().slice(0, 80));
+  }
+  const untypeset = [];
+  for (const el of document.querySelectorAll(".math")) {
+    if (!el.querySelector("mjx-container")) untypeset.push(el.textContent.trim().slice(0, 80));
+  }
+  return {found, untypeset};
+}
+"""
+
+BROKEN_IMAGES_JS = r"""
+async () => {
+  const imgs = Array.from(document.images);
+  for (const img of imgs) { img.loading = "eager"; }
+  await Promise.all(imgs.map(img => img.complete ? null :
+      new Promise(r => { img.onload = r; img.onerror = r; setTimeout(r, 5000); })));
+  return imgs.filter(img => !(img.complete && img.naturalWidth > 0))
+             .map(img => img.getAttribute("src"));
+}
+"""
+
+WAIT_FOR_MATHJAX_JS = r"""
+async () => {
+  if (!document.querySelector(".math")) return "no math";
+  for (let i = 0; i < 100 && !(window.MathJax && window.MathJax.startup
+                              && window.MathJax.startup.promise); i++) {
+    await new Promise(r => setTimeout(r, 100));
+  }
+  if (!(window.MathJax && window.MathJax.startup)) return "MathJax did not load";
+  await window.MathJax.startup.promise;
+  return "typeset";
+}
+"""
+
+
+@dataclass
+class PageReport:
+    url: str
+    problems: list[str] = field(default_factory=list)
+
+
+def find_chromium() -> str | None:
+    """The path of a system Chromium, from $CHROMIUM or the usual names."""
+    explicit = os.environ.get("CHROMIUM")
+    if explicit:
+        return explicit if Path(explicit).exists() else None
+    for name in CHROMIUM_CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
+        pass
+
+
+def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """Serve ``root`` on 127.0.0.1 at a free port; return the server and its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def redirect_target(path: Path) -> str | None:
+    """The target of a meta-refresh redirect stub (Jupyter Book's index.html), else None."""
+    match = REDIRECT_RE.search(path.read_text(encoding="utf-8", errors="replace")[:2000])
+    return match.group(1) if match else None
+
+
+def site_pages(root: Path) -> list[str]:
+    """Every HTML page of the site, as paths relative to ``root``.
+
+    A redirect stub is replaced by its target (which must exist), since the
+    browser leaves the stub as soon as it loads.
+    """
+    pages = []
+    for path in sorted(root.rglob("*.html")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in SKIP_FOLDERS or "jupyter_execute" in rel.parts:
+            continue
+        target = redirect_target(path)
+        if target is not None:
+            resolved = (path.parent / target).resolve()
+            if not resolved.exists():
+                raise FileNotFoundError(f"{rel} redirects to {target}, which does not exist")
+            continue
+        pages.append(rel.as_posix())
+    return pages
+
+
+def check_site(
+    root: Path,
+    chromium: str,
+    pages: list[str] | None = None,
+    screenshot: str | None = None,
+    screenshot_to: Path | None = None,
+    search_word: str | None = None,
+) -> list[PageReport]:
+    """Load ``pages`` (default: all) of the site in ``root``; return one report per page."""
+    from playwright.sync_api import sync_playwright
+
+    server, base = serve(root)
+    local = urlsplit(base).netloc
+    reports: list[PageReport] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                         args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            foreign: list[str] = []
+
+            def route(r):
+                parts = urlsplit(r.request.url)
+                if parts.scheme in ("data", "blob", "about") or parts.netloc == local:
+                    r.continue_()
+                else:
+                    foreign.append(r.request.url)
+                    r.abort()
+
+            context.route("**/*", route)
+            for rel in pages if pages is not None else site_pages(root):
+                reports.append(_check_page(context, f"{base}/{rel}", foreign))
+                if screenshot and rel == screenshot and screenshot_to is not None:
+                    screenshot_to.parent.mkdir(parents=True, exist_ok=True)
+                    context.pages[-1].screenshot(path=str(screenshot_to), full_page=False)
+                context.pages[-1].close()
+            if search_word:
+                reports.append(_check_search(context, base, search_word, foreign))
+            browser.close()
+    finally:
+        server.shutdown()
+    return reports
+
+
+def _check_page(context, url: str, foreign: list[str]) -> PageReport:
+    report = PageReport(url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    foreign.clear()
+    try:
+        response = page.goto(url, wait_until="load", timeout=30_000)
+    except Exception as exc:  # navigation errors are what this check reports
+        report.problems.append(f"did not load: {exc}")
+        return report
+    if response is None or response.status >= 400:
+        status = None if response is None else response.status
+        report.problems.append(f"did not load: HTTP status {status}")
+        return report
+    mathjax = page.evaluate(WAIT_FOR_MATHJAX_JS)
+    if mathjax == "MathJax did not load":
+        report.problems.append("page has math but MathJax did not load")
+    tex = page.evaluate(RAW_TEX_JS)
+    for text in tex["untypeset"]:
+        report.problems.append(f"math left untypeset: {text!r}")
+    for text in tex["found"]:
+        report.problems.append(f"raw TeX in the prose: {text!r}")
+    for src in page.evaluate(BROKEN_IMAGES_JS):
+        report.problems.append(f"image did not load: {src}")
+    page.wait_for_load_state("networkidle", timeout=10_000)
+    for text in errors:
+        report.problems.append(f"console error: {text}")
+    for foreign_url in sorted(set(foreign)):
+        report.problems.append(f"request to another host (blocked): {foreign_url}")
+    return report
+
+
+def _check_search(context, base: str, word: str, foreign: list[str]) -> PageReport:
+    url = f"{base}/search.html?q={word}"
+    report = PageReport(url)
+    page = context.new_page()
+    foreign.clear()
+    page.goto(url, wait_until="load", timeout=30_000)
+    try:
+        page.wait_for_selector("ul.search li", timeout=15_000)
+    except Exception:
+        report.problems.append(f"search for {word!r} returned no result")
+    for foreign_url in sorted(set(foreign)):
+        report.problems.append(f"request to another host (blocked): {foreign_url}")
+    page.close()
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("site", nargs="?", default="_build/html", type=Path)
+    parser.add_argument("--screenshot", default="book/foundations/background.html",
+                        help="page to save a screenshot of (relative to the site)")
+    parser.add_argument("--search-word", default="rotary")
+    args = parser.parse_args(argv)
+
+    if not (args.site / "index.html").exists():
+        print(f"browser check: {args.site}/index.html not found; build the book first "
+              "('make book')", file=sys.stderr)
+        return 1
+    chromium = find_chromium()
+    if chromium is None:
+        how = ("install Debian's Chromium ('sudo apt-get install chromium') "
+               "or point $CHROMIUM at a Chromium binary")
+        if os.environ.get("CI"):
+            print(f"browser check FAILED: no Chromium found in CI; {how}", file=sys.stderr)
+            return 1
+        print(f"browser check SKIPPED: no Chromium found. To enable it, {how}.")
+        return 0
+
+    shot = Path("_build/screenshots") / (Path(args.screenshot).stem + ".png")
+    reports = check_site(args.site, chromium, screenshot=args.screenshot, screenshot_to=shot,
+                         search_word=args.search_word)
+    bad = [r for r in reports if r.problems]
+    for r in bad:
+        print(f"FAIL {r.url}", file=sys.stderr)
+        for p in r.problems:
+            print(f"  - {p}", file=sys.stderr)
+    print(f"browser check: {len(reports)} page(s) checked in {chromium}, {len(bad)} with problems; "
+          f"screenshot {shot if shot.exists() else '(none)'}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
