@@ -1,0 +1,164 @@
+"""The book's own checks must catch what they claim to catch.
+
+Each test breaks something on purpose (a printed number, a twin, a page) in a
+temporary copy and asserts that the corresponding check fails, and that the
+untouched copy passes, so a check that silently passes everything is caught.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+check_twins = _load("check_twins")
+browser_check = _load("browser_check")
+
+
+def _copy_with_twin(notebook: Path, dest: Path) -> Path:
+    target = dest / notebook.name
+    shutil.copy(notebook, target)
+    (dest / "md_src").mkdir()
+    shutil.copy(check_twins.twin_path(notebook), dest / "md_src" / (notebook.stem + ".md"))
+    return target
+
+
+def test_book_has_notebooks():
+    assert NOTEBOOKS, "no notebooks found under book/"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_twin_check_catches_an_edited_twin(notebook, tmp_path):
+    copy = _copy_with_twin(notebook, tmp_path)
+    assert check_twins.problems(copy) == []
+    twin = check_twins.twin_path(copy)
+    twin.write_text(twin.read_text(encoding="utf-8") + "\nA sentence added only to the twin.\n",
+                    encoding="utf-8")
+    found = check_twins.problems(copy)
+    assert len(found) == 1 and "out of sync" in found[0]
+
+
+def test_twin_check_catches_a_missing_twin(tmp_path):
+    copy = _copy_with_twin(NOTEBOOKS[0], tmp_path)
+    check_twins.twin_path(copy).unlink()
+    assert "missing" in check_twins.problems(copy)[0]
+
+
+def _first_number_output(nb: dict) -> tuple[int, int, str]:
+    """(cell index, output index, key) of the first stored text output with a digit in it."""
+    for ci, cell in enumerate(nb["cells"]):
+        for oi, out in enumerate(cell.get("outputs", [])):
+            if out.get("output_type") == "stream":
+                text = "".join(out["text"])
+                if any(ch.isdigit() for ch in text):
+                    return ci, oi, "text"
+            data = out.get("data", {})
+            if "text/plain" in data and any(ch.isdigit() for ch in "".join(data["text/plain"])):
+                return ci, oi, "text/plain"
+    raise AssertionError("the notebook prints no number")
+
+
+def _run_nbval(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
+         "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / ".nbval_sanitize.cfg"),
+         str(path)],
+        cwd=path.parent, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_nbval_fails_when_a_printed_number_changes(tmp_path):
+    """Strict nbval: the committed notebook passes, the same one with one digit changed fails."""
+    notebook = ROOT / "book" / "foundations" / "background.ipynb"
+    good = tmp_path / "good.ipynb"
+    shutil.copy(notebook, good)
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    ci, oi, key = _first_number_output(nb)
+    out = nb["cells"][ci]["outputs"][oi]
+    lines = out["text"] if key == "text" else out["data"]["text/plain"]
+    lines = [lines] if isinstance(lines, str) else lines
+    text = "".join(lines)
+    pos = next(i for i, ch in enumerate(text) if ch.isdigit())
+    changed = text[:pos] + str((int(text[pos]) + 1) % 10) + text[pos + 1:]
+    if key == "text":
+        out["text"] = changed
+    else:
+        out["data"]["text/plain"] = changed
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text(json.dumps(nb), encoding="utf-8")
+    # The notebook imports posemb and may read files relative to its folder.
+    for path in (good, bad):
+        assert path.exists()
+    result_good = _run_nbval(good)
+    assert result_good.returncode == 0, result_good.stdout[-2000:]
+    result_bad = _run_nbval(bad)
+    assert result_bad.returncode != 0
+    assert "failed" in result_bad.stdout
+
+
+def _need_chromium() -> str:
+    chromium = browser_check.find_chromium()
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is required in CI (apt-get install chromium)")
+        pytest.skip("no Chromium: install Debian's chromium to run the browser-check tests")
+    return chromium
+
+
+def _site(tmp_path: Path, body: str) -> Path:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>t</title></head>"
+        f"<body>{body}</body></html>", encoding="utf-8")
+    return site
+
+
+def _problems(tmp_path: Path, body: str) -> list[str]:
+    chromium = _need_chromium()
+    reports = browser_check.check_site(_site(tmp_path, body), chromium, pages=["index.html"])
+    assert len(reports) == 1
+    return reports[0].problems
+
+
+def test_browser_check_passes_a_clean_page(tmp_path):
+    assert _problems(tmp_path, "<p>Plain prose, with <code>\\(code\\)</code>.</p>") == []
+
+
+def test_browser_check_flags_raw_tex(tmp_path):
+    found = _problems(tmp_path, "<p>An angle \\(\\theta\\) that nobody typeset.</p>")
+    assert any("raw TeX" in p for p in found), found
+
+
+def test_browser_check_flags_untypeset_math_element(tmp_path):
+    found = _problems(tmp_path, '<span class="math notranslate">x^2</span>')
+    assert any("MathJax did not load" in p for p in found), found
+    assert any("untypeset" in p for p in found), found
+
+
+def test_browser_check_flags_foreign_hosts_broken_images_and_console_errors(tmp_path):
+    body = ('<script src="https://cdn.example.invalid/lib.js"></script>'
+            '<img src="missing.png" alt="gone">'
+            '<script>console.error("boom")</script>')
+    found = _problems(tmp_path, body)
+    assert any("another host" in p and "cdn.example.invalid" in p for p in found), found
+    assert any("image did not load" in p for p in found), found
+    assert any("console error: boom" in p for p in found), found
