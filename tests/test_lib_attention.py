@@ -1,0 +1,209 @@
+"""posemb.attention: the functional core, the hook protocol and MultiHeadAttention.
+
+NoPE is permutation-equivariant; causal attention never lets a later token change an earlier
+output; a position bias is [h, q, k] with no batch dimension and is never copied per batch;
+returned weights are distributions; every scheme in the library plugs in. The schemes of the
+other modules are exercised in tests/test_lib_schemes.py.
+"""
+
+import importlib
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from posemb import (
+    LearnedPositionalEmbedding,
+    MultiHeadAttention,
+    NoPE,
+    SinusoidalPositionalEmbedding,
+    attention,
+    causal_mask,
+)
+
+
+def slow_attention(q, k, v, bias=None, causal=False):
+    """softmax(q k^T / sqrt(d) + bias) v, one query at a time, float64."""
+    q, k, v = q.double(), k.double(), v.double()
+    b, h, nq, d = q.shape
+    nk = k.shape[2]
+    out = torch.zeros(b, h, nq, v.shape[-1], dtype=torch.float64)
+    for bi in range(b):
+        for hi in range(h):
+            for i in range(nq):
+                logits = []
+                for j in range(nk):
+                    s = float(q[bi, hi, i] @ k[bi, hi, j]) / math.sqrt(d)
+                    if bias is not None:
+                        s += float(bias[hi, i, j] if bias.dim() == 3 else bias[bi, hi, i, j])
+                    if causal and j > i + nk - nq:
+                        s = -math.inf
+                    logits.append(s)
+                w = torch.tensor(logits, dtype=torch.float64).softmax(0)
+                out[bi, hi, i] = w @ v[bi, hi]
+    return out
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("need_weights", [False, True])
+@pytest.mark.parametrize("nq,nk", [(5, 5), (3, 6)])
+def test_functional_attention_matches_loop(causal, with_bias, need_weights, nq, nk):
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 3, nq, 4, generator=g)
+    k = torch.randn(2, 3, nk, 4, generator=g)
+    v = torch.randn(2, 3, nk, 5, generator=g)
+    bias = torch.randn(3, nq, nk, generator=g) if with_bias else None
+    res = attention(q, k, v, bias=bias, causal=causal, need_weights=need_weights)
+    out = res[0] if need_weights else res
+    torch.testing.assert_close(
+        out.double(), slow_attention(q, k, v, bias, causal), atol=1e-5, rtol=1e-5
+    )
+    if need_weights:
+        torch.testing.assert_close(res[1].sum(-1), torch.ones(2, 3, nq))
+
+
+def test_per_batch_bias_accepted_for_content_dependent_schemes():
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, 2, 4, 3, generator=g) for _ in range(3))
+    bias = torch.randn(2, 2, 4, 4, generator=g)
+    torch.testing.assert_close(
+        attention(q, k, v, bias=bias, causal=True).double(),
+        slow_attention(q, k, v, bias, True),
+        atol=1e-5,
+        rtol=1e-5,
+    )
+
+
+def test_causal_mask_bottom_right():
+    m = causal_mask(2, 4)
+    assert m.tolist() == [[True, True, True, False], [True, True, True, True]]
+    assert torch.equal(causal_mask(3, 3), torch.ones(3, 3, dtype=torch.bool).tril())
+
+
+@given(n=st.integers(2, 8), seed=st.integers(0, 2**16))
+def test_nope_is_permutation_equivariant(n, seed):
+    torch.manual_seed(seed)
+    mha = MultiHeadAttention(8, 2, scheme=NoPE())
+    x = torch.randn(2, n, 8)
+    perm = torch.randperm(n)
+    torch.testing.assert_close(mha(x)[:, perm], mha(x[:, perm]), atol=1e-5, rtol=1e-5)
+    mha_none = MultiHeadAttention(8, 2, scheme=None)
+    mha_none.load_state_dict(mha.state_dict())
+    torch.testing.assert_close(mha_none(x), mha(x), atol=0, rtol=0)
+
+
+@given(n=st.integers(2, 8), t=st.integers(0, 7), seed=st.integers(0, 2**16))
+def test_causal_future_token_never_changes_earlier_outputs(n, t, seed):
+    t = t % n
+    torch.manual_seed(seed)
+    mha = MultiHeadAttention(8, 2, causal=True)
+    x = torch.randn(1, n, 8)
+    y = x.clone()
+    y[:, t] = torch.randn(8) * 10
+    a, b = mha(x), mha(y)
+    torch.testing.assert_close(a[:, :t], b[:, :t], atol=0, rtol=0)
+    if t < n:
+        assert not torch.allclose(a[:, t], b[:, t])
+
+
+def test_need_weights_rows_sum_to_one_and_respect_causality():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(12, 3, causal=True)
+    out, w = mha(torch.randn(2, 6, 12), need_weights=True)
+    assert out.shape == (2, 6, 12) and w.shape == (2, 3, 6, 6)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 3, 6))
+    assert torch.all(w.triu(1) == 0)
+    torch.testing.assert_close(mha(torch.randn(2, 6, 12)).shape, out.shape)
+
+
+class RecordingBias(torch.nn.Module):
+    """A bias scheme that records what attention gave it and returns an [h, q, k] bias."""
+
+    def __init__(self, h):
+        super().__init__()
+        self.h = h
+        self.seen = None
+
+    def bias(self, q, k, q_positions, k_positions):
+        self.seen = (q.shape, k.shape, q_positions.clone(), k_positions.clone())
+        rel = (k_positions[None, :] - q_positions[:, None]).float()  # [q, k]
+        return -rel.abs().expand(self.h, -1, -1)  # [h, q, k]
+
+
+def test_bias_hook_gets_positions_and_its_bias_has_no_batch_dim(monkeypatch):
+    # `posemb.attention` as an attribute is the function; the module lives in sys.modules.
+    att = importlib.import_module("posemb.attention")
+
+    seen_masks = []
+    real = att.F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, is_causal=False):
+        seen_masks.append(None if attn_mask is None else attn_mask.shape)
+        return real(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
+
+    monkeypatch.setattr(att.F, "scaled_dot_product_attention", spy)
+    scheme = RecordingBias(2)
+    mha = MultiHeadAttention(8, 2, scheme=scheme, causal=True)
+    mha(torch.randn(3, 5, 8), positions=torch.arange(10, 15))
+    q_shape, k_shape, qp, kp = scheme.seen
+    assert q_shape == (3, 2, 5, 4) and k_shape == (3, 2, 5, 4)
+    assert qp.tolist() == list(range(10, 15)) and kp.tolist() == list(range(10, 15))
+    assert seen_masks == [torch.Size([2, 5, 5])]  # [h, q, k]: broadcast, never [b, h, q, k]
+
+
+def test_explicit_default_positions_equal_default():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 2, scheme=RecordingBias(2))
+    x = torch.randn(2, 5, 8)
+    torch.testing.assert_close(mha(x), mha(x, positions=torch.arange(5)), atol=0, rtol=0)
+    torch.testing.assert_close(mha(x), mha(x, positions=[0, 1, 2, 3, 4]), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "scheme", [SinusoidalPositionalEmbedding(8), LearnedPositionalEmbedding(16, 8)]
+)
+def test_embed_only_schemes_do_nothing_inside_attention(scheme):
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 2, scheme=scheme)
+    nope = MultiHeadAttention(8, 2)
+    nope.load_state_dict(mha.state_dict(), strict=False)
+    x = torch.randn(2, 5, 8)
+    torch.testing.assert_close(mha(x), nope(x), atol=0, rtol=0)
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_module_argument_errors():
+    with pytest.raises(ValueError, match="num_heads"):
+        MultiHeadAttention(8, 0)
+    with pytest.raises(ValueError, match="dim must be divisible by num_heads"):
+        MultiHeadAttention(8, 3)
+    with pytest.raises(TypeError, match="num_heads"):
+        MultiHeadAttention(8, 2.0)
+    mha = MultiHeadAttention(8, 2)
+    with pytest.raises(ValueError, match=r"x must have shape \[b, n, dim=8\]"):
+        mha(torch.randn(2, 5, 6))
+    with pytest.raises(ValueError, match=r"positions must have shape \[5\]"):
+        mha(torch.randn(2, 5, 8), positions=torch.arange(4))
+    with pytest.raises(ValueError, match=r"positions must have shape \[5\]"):
+        mha(torch.randn(2, 5, 8), positions=torch.arange(5).expand(2, 5))
+
+
+def test_functional_errors():
+    q = torch.randn(1, 2, 3, 4)
+    with pytest.raises(ValueError, match="q and k|q \\[b, h, q, d\\]"):
+        attention(q, torch.randn(1, 3, 3, 4), torch.randn(1, 3, 3, 4))
+    with pytest.raises(ValueError, match="q must have shape"):
+        attention(q[0], q[0], q[0])
+    with pytest.raises(ValueError, match="v must have shape"):
+        attention(q, q, torch.randn(1, 2, 4, 4))
+    with pytest.raises(ValueError, match=r"bias must have shape \[h, q, k\]=\[2, 3, 3\]"):
+        attention(q, q, q, bias=torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="bias must have shape"):
+        attention(q, q, q, bias=torch.zeros(1, 3, 3))  # would broadcast silently otherwise
+    with pytest.raises(ValueError, match="q_len"):
+        attention(q, q[:, :, :2], q[:, :, :2], causal=True)
