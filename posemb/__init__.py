@@ -26,6 +26,21 @@ from .attention import (
     attention,
     causal_mask,
 )
+from .rotary import (
+    Rotary,
+    RotaryEmbedding,
+    XPos,
+    apply_rope,
+    apply_rope_reference,
+    apply_xpos,
+    convert_qk_weights,
+    convert_rope_layout,
+    rope_angles,
+    rope_cos_sin,
+    rope_permutation,
+    xpos_scale,
+    xpos_zeta,
+)
 
 __version__ = "0.1.0"
 
@@ -46,4 +61,18 @@ __all__ = [
     "attention",
     "causal_mask",
     "MultiHeadAttention",
+    # rotary
+    "rope_angles",
+    "rope_cos_sin",
+    "apply_rope",
+    "apply_rope_reference",
+    "RotaryEmbedding",
+    "Rotary",
+    "xpos_zeta",
+    "xpos_scale",
+    "apply_xpos",
+    "XPos",
+    "rope_permutation",
+    "convert_rope_layout",
+    "convert_qk_weights",
 ]
