@@ -26,6 +26,9 @@ from .attention import (
     attention,
     causal_mask,
 )
+from .bias import ALiBi, FireBias, KerpleBias, alibi_bias, alibi_slopes, kerple_bias
+from .contextual import CoPE, cope_bias, cope_positions
+from .relative import ShawRelativeKeys, T5RelativeBias, relative_positions, t5_bucket
 from .rotary import (
     Rotary,
     RotaryEmbedding,
@@ -75,4 +78,20 @@ __all__ = [
     "rope_permutation",
     "convert_rope_layout",
     "convert_qk_weights",
+    # relative
+    "relative_positions",
+    "t5_bucket",
+    "T5RelativeBias",
+    "ShawRelativeKeys",
+    # bias
+    "alibi_slopes",
+    "alibi_bias",
+    "ALiBi",
+    "kerple_bias",
+    "KerpleBias",
+    "FireBias",
+    # contextual
+    "cope_positions",
+    "cope_bias",
+    "CoPE",
 ]
