@@ -41,9 +41,11 @@ def execute(path: Path, from_twin: bool = False) -> None:
     # Strip per-run metadata so that re-running gives no spurious diff.
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)
+    # The twin is written from the notebook as stored (nbformat sorts metadata keys), so
+    # that it is byte for byte what check_twins.py expects.
     twin = twin_path(path)
     twin.parent.mkdir(parents=True, exist_ok=True)
-    twin.write_text(twin_text(nb), encoding="utf-8")
+    twin.write_text(twin_text(nbformat.read(path, as_version=4)), encoding="utf-8")
 
 
 def main(argv: list[str]) -> int:
