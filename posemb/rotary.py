@@ -245,6 +245,8 @@ class RotaryEmbedding(nn.Module):
         rotary_dim: ``r``, how many leading features to rotate (default ``d``; GPT-NeoX
             uses ``d * rotary_pct``). Must be even and ``<= head_dim``.
         layout: ``"half"`` or ``"interleaved"``.
+        max_cached: largest number of positions the cache may hold (default 2**20); a call
+            with positions beyond it computes cos/sin directly, with identical results.
     """
 
     def __init__(
@@ -253,6 +255,7 @@ class RotaryEmbedding(nn.Module):
         base: float = 10000.0,
         rotary_dim: int | None = None,
         layout: str = "half",
+        max_cached: int = 1 << 20,
     ) -> None:
         super().__init__()
         self.head_dim = check_int("head_dim", head_dim, minimum=1)
@@ -265,6 +268,7 @@ class RotaryEmbedding(nn.Module):
             )
         self.rotary_dim = rotary_dim
         self.layout = check_layout(layout)
+        self.max_cached = check_int("max_cached", max_cached, minimum=0)
         self._cos64 = torch.empty(0, rotary_dim, dtype=torch.float64)  # [cached, r]
         self._sin64 = torch.empty(0, rotary_dim, dtype=torch.float64)
         self._cast: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -279,6 +283,7 @@ class RotaryEmbedding(nn.Module):
             return
         size = max(needed, 2 * self.cached_positions, 16)
         size = 1 << (size - 1).bit_length()  # next power of two: amortised growth
+        size = min(size, max(self.max_cached, needed))
         cos, sin = rope_cos_sin(
             torch.arange(size, device=device),
             self.rotary_dim,
@@ -296,6 +301,9 @@ class RotaryEmbedding(nn.Module):
         if pos.is_floating_point() or (pos.numel() and int(pos.min()) < 0):
             return rope_cos_sin(pos, self.rotary_dim, self.base, self.layout, dtype=dtype)
         needed = int(pos.max()) + 1 if pos.numel() else 0
+        if needed > max(self.max_cached, self.cached_positions):
+            # far positions (e.g. 2**24): compute them directly instead of a huge cache
+            return rope_cos_sin(pos, self.rotary_dim, self.base, self.layout, dtype=dtype)
         self._grow(needed, pos.device)
         key = (dtype, pos.device)
         if key not in self._cast:

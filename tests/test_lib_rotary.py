@@ -339,3 +339,13 @@ def test_layout_conversion_error_paths():
         convert_qk_weights(torch.randn(8, 3), 3, "half", "interleaved")
     with pytest.raises(ValueError, match=r"bias must have shape \[8\]"):
         convert_qk_weights(torch.randn(8, 3), 2, "half", "interleaved", torch.randn(7))
+
+
+def test_far_positions_bypass_the_cache():
+    rope = RotaryEmbedding(8, max_cached=64)
+    c, s = rope.cos_sin(torch.tensor([5, 10**9]))
+    assert rope.cached_positions == 0  # nothing cached for a position past max_cached
+    want = rope_cos_sin(torch.tensor([5, 10**9]), 8)
+    assert torch.equal(c, want[0]) and torch.equal(s, want[1])
+    rope.cos_sin(torch.tensor([40]))
+    assert rope.cached_positions == 64
