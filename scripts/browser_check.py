@@ -60,7 +60,8 @@ RAW_TEX_JS = r"""
              + "textarea, .cell_output, .search, #searchbox";
   const found = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  const tex = /\\\(|\\\)|\\\[|\\\]|\$\$|\\(frac|sum|mathbf|mathrm|theta|left|right|begin|end|cdot|sqrt)\b/;
+  const tex = new RegExp(String.raw`\\\(|\\\)|\\\[|\\\]|\$\$|`
+      + String.raw`\\(frac|sum|mathbf|mathrm|theta|left|right|begin|end|cdot|sqrt)\b`);
   while (walker.nextNode()) {
     const node = walker.currentNode;
     const parent = node.parentElement;

@@ -1,9 +1,10 @@
 """Small Sphinx fixes that keep the built site quiet and self-contained.
 
 sphinx-thebe 0.3.1 under Sphinx 7 registers its inline configuration script
-twice (once with filename None, once with ""), so every page carries the same ``const THEBE_JS_URL ...``
-twice and the browser logs "Identifier 'THEBE_JS_URL' has already been
-declared". Identical script entries are dropped here, keeping the first.
+twice (once with filename None, once with ""), so every page declares
+``const THEBE_JS_URL`` twice and the browser logs "Identifier 'THEBE_JS_URL'
+has already been declared". Identical script entries are dropped here,
+keeping the first.
 """
 
 from __future__ import annotations
