@@ -60,9 +60,11 @@ __all__ = [
     "convert_qk_weights",
 ]
 
-# Elements per chunk for the fast path: a chunk of x, out and the matching cos/sin stays in
-# cache while four elementwise passes run over it (measured in benchmarks/rope_speed.py).
-_CHUNK_ELEMENTS = 1 << 17
+# Elements per chunk for the fast path. Smaller chunks (2**17) stay in cache and measured
+# ~1.1-1.5x the floor on an idle 2-core machine, but each chunk costs 4 threaded kernel
+# launches and under CPU contention that overhead dominated (6x); 2**22 measured best there
+# (benchmarks/rope_speed.py, benchmarks/README.md).
+_CHUNK_ELEMENTS = 1 << 22
 _FAST_MIN_ELEMENTS = 1 << 16
 
 
