@@ -77,7 +77,8 @@ def alibi_bias(num_heads: int, q_len: int, k_len: int, offset: int = 0) -> torch
     if isinstance(offset, bool) or not isinstance(offset, int):
         raise TypeError(f"offset must be an int, got {type(offset).__name__}")
     dist = _distances(torch.arange(q_len) + offset, torch.arange(k_len)).double()  # [q, k]
-    return (-slopes[:, None, None] * dist).to(torch.float32)  # [h, q, k]
+    # 0 - x rather than -x: the diagonal is +0.0, not -0.0 (which prints as "-0.0000").
+    return (0.0 - slopes[:, None, None] * dist).to(torch.float32)  # [h, q, k]
 
 
 class ALiBi(nn.Module):
@@ -93,7 +94,7 @@ class ALiBi(nn.Module):
 
     def bias_from_positions(self, q_positions, k_positions) -> torch.Tensor:
         dist = _distances(q_positions, k_positions).to(self.slopes.device)  # [q, k]
-        return -self.slopes[:, None, None] * dist  # [h, q, k]
+        return 0.0 - self.slopes[:, None, None] * dist  # [h, q, k], +0.0 on the diagonal
 
     def bias(self, q, k, q_positions, k_positions):
         """``[h, q, k]`` (no batch dim) for ``q`` ``[b, h, q, d]`` and ``k`` ``[b, h, k, d]``."""

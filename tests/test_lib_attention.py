@@ -141,7 +141,10 @@ def test_bias_hook_gets_positions_and_its_bias_has_no_batch_dim(monkeypatch):
     real = att.F.scaled_dot_product_attention
 
     def spy(q, k, v, attn_mask=None, is_causal=False):
-        seen_masks.append(None if attn_mask is None else attn_mask.shape)
+        seen_masks.append(
+            None if attn_mask is None
+            else (attn_mask.shape, attn_mask.untyped_storage().nbytes() // attn_mask.element_size())
+        )
         return real(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
 
     monkeypatch.setattr(att.F, "scaled_dot_product_attention", spy)
@@ -151,7 +154,9 @@ def test_bias_hook_gets_positions_and_its_bias_has_no_batch_dim(monkeypatch):
     q_shape, k_shape, qp, kp = scheme.seen
     assert q_shape == (3, 2, 5, 4) and k_shape == (3, 2, 5, 4)
     assert qp.tolist() == list(range(10, 15)) and kp.tolist() == list(range(10, 15))
-    assert seen_masks == [torch.Size([2, 5, 5])]  # [h, q, k]: broadcast, never [b, h, q, k]
+    # [1, h, q, k] with h*q*k elements of storage: broadcast over the batch by SDPA's fused
+    # kernel, never a [b, h, q, k] copy (a 3-D mask would make torch materialise one).
+    assert seen_masks == [(torch.Size([1, 2, 5, 5]), 2 * 5 * 5)]
 
 
 def test_explicit_default_positions_equal_default():
