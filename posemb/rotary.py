@@ -190,6 +190,22 @@ def _rope_into(out, x, cos, sin, r, layout):
     ob.addcmul_(a, sb)  # b cos + a sin
 
 
+def _rope_interleaved_complex(out, x, cos, sin, r):
+    """out[..., :r] = rotation of x[..., :r] for the interleaved layout, in one kernel.
+
+    Pairs ``(2i, 2i + 1)`` are the real and imaginary parts of a complex number, and a
+    rotation by angle ``t`` is a multiplication by ``e^{it} = cos t + i sin t`` (RoFormer's
+    complex form, and how Meta's reference code applies it): one pass over ``x`` and
+    ``out``, with the ``[..., n, r/2]`` table of ``e^{it}`` as the only other read.
+    """
+    xs = x[..., :r].unflatten(-1, (r // 2, 2))  # [..., n, r/2, 2]
+    if xs.stride(-1) != 1 or any(st % 2 for st in xs.stride()[:-1]):
+        xs = xs.contiguous()
+    turn = torch.complex(cos[..., 0:r:2], sin[..., 0:r:2])  # [..., n, r/2]
+    target = torch.view_as_complex(out[..., :r].unflatten(-1, (r // 2, 2)))  # [..., n, r/2]
+    torch.mul(torch.view_as_complex(xs), turn, out=target)
+
+
 def apply_rope(
     x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layout: str = "half"
 ) -> torch.Tensor:
@@ -202,8 +218,9 @@ def apply_rope(
     ``x`` (e.g. ``[n, r]`` for ``x`` ``[b, h, n, d]``) but never enlarge ``x``.
 
     Output dtype is ``x.dtype``. Without autograd the result is computed in cache-sized
-    chunks with ``out=`` kernels (see ``benchmarks/rope_speed.py``); with autograd it falls
-    back to :func:`apply_rope_reference`. Book chapter: "Rotary positions".
+    chunks with ``out=`` kernels, or, for the interleaved layout in float32/float64, as one
+    complex multiplication (see ``benchmarks/rope_speed.py``); with autograd it falls back
+    to :func:`apply_rope_reference`. Book chapter: "Rotary positions".
     """
     r = _check_rope_args(x, cos, sin, layout)
     needs_grad = torch.is_grad_enabled() and (
@@ -215,6 +232,9 @@ def apply_rope(
     out = torch.empty_like(x, memory_format=torch.contiguous_format)  # [..., n, d]
     if r < x.shape[-1]:
         out[..., r:] = x[..., r:]
+    if layout == "interleaved" and x.dtype in (torch.float32, torch.float64):
+        _rope_interleaved_complex(out, x, cos, sin, r)
+        return out
     n = x.shape[-2]
     per_row = max(1, x.numel() // max(n, 1))
     step = max(1, _CHUNK_ELEMENTS // per_row)
