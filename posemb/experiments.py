@@ -52,6 +52,7 @@ __all__ = [
     "summarize",
     "doubling_multiple",
     "validate",
+    "merge_records",
     "main",
 ]
 
@@ -132,7 +133,7 @@ def run_translation(
     Metrics: ``token_accuracy`` (fraction of target words right) and ``exact_match``
     (fraction of sentences entirely right).
     """
-    train_cfg = train_cfg or TrainConfig(steps=600)
+    train_cfg = train_cfg or TrainConfig(steps=400)
     vocab = tasks.ReversalVocab()
     seed_everything(seed)
     model = EncoderDecoder(_cfg(vocab.size, scheme, length, **(model_kw or {})))
@@ -185,7 +186,7 @@ def run_qa(
     """
     if task not in ("position", "content"):
         raise ValueError(f"task must be 'position' or 'content', got {task!r}")
-    train_cfg = train_cfg or TrainConfig(steps=600)
+    train_cfg = train_cfg or TrainConfig(steps=400)
     vocab = tasks.QAVocab(num_content=32, max_len=max_len)
     gen = tasks.qa_position if task == "position" else tasks.qa_content
     seed_everything(seed)
@@ -229,20 +230,24 @@ def run_generation(
     train_len: int = 32,
     multiples: tuple[float, ...] = (1, 1.5, 2, 3, 4, 6, 8),
     train_cfg: TrainConfig | None = None,
-    eval_tokens: int = 24576,
+    eval_tokens: int = 12288,
     max_chars: int = 400_000,
     device: str = "cpu",
     progress: bool = False,
     model_kw: dict | None = None,
+    keep_model: bool = False,
 ) -> dict:
     """Character-level causal LM trained at ``train_len``, evaluated at multiples of it.
+
+    ``scheme`` is a name from :data:`posemb.model.SCHEMES` or a scheme object (your own);
+    ``keep_model`` adds the trained model under ``"model"`` (not JSON: for notebooks).
 
     The corpus (:func:`posemb.tasks.char_corpus`) is split 90/10; evaluation reads the
     same first ``eval_tokens`` validation characters at every length, in non-overlapping
     windows. Metrics ``ppl@L`` for each evaluation length ``L``; ``None`` where the scheme
     cannot run (a learned table with fewer than ``L`` rows).
     """
-    train_cfg = train_cfg or TrainConfig(steps=800, lr=2e-3)
+    train_cfg = train_cfg or TrainConfig(steps=300, lr=3e-3, warmup=30)
     text, corpus = tasks.char_corpus(max_chars)
     ids = tasks.encode_text(text)  # [N]
     split = int(0.9 * ids.numel())
@@ -280,6 +285,8 @@ def run_generation(
         metrics[f"ppl@{n}"] = perplexity(model, windows, device=device)
     out = _record(metrics, hist, model)
     out["corpus"] = corpus
+    if keep_model:
+        out["model"] = model
     return out
 
 
@@ -331,21 +338,21 @@ EXPERIMENTS: dict[str, Experiment] = {
             "translation",
             "encoder-decoder translating into a mirrored toy language (reversal)",
             {"reversal": run_translation},
-            full={"length": 8, "train_cfg": TrainConfig(steps=600)},
+            full={"length": 8, "train_cfg": TrainConfig(steps=400)},
             quick={"length": 8, "train_cfg": TrainConfig(steps=40, warmup=10), "num_eval": 100},
         ),
         Experiment(
             "qa",
             "question answering by position ('token at k?') and by content ('after x?')",
             _qa_runs(),
-            full={"train_cfg": TrainConfig(steps=600)},
+            full={"train_cfg": TrainConfig(steps=400)},
             quick={"train_cfg": TrainConfig(steps=40, warmup=10), "num_eval_per_len": 20},
         ),
         Experiment(
             "generation",
             "character LM on Python stdlib source: train at 32, evaluate at 1x-8x",
             {"lm": run_generation},
-            full={"train_len": 32, "train_cfg": TrainConfig(steps=800, lr=2e-3)},
+            full={"train_len": 32, "train_cfg": TrainConfig(steps=300, lr=3e-3, warmup=30)},
             quick={
                 "train_len": 32,
                 "train_cfg": TrainConfig(steps=60, lr=2e-3, warmup=10),
@@ -467,6 +474,35 @@ def run_experiment(
     return record
 
 
+def merge_records(records: list[dict]) -> dict:
+    """Join records of one experiment run in parts (e.g. one process per seed) into one.
+
+    Every (task, scheme, seed) run seeds itself, so a run split over processes gives the
+    same numbers as one process. The parts must agree on everything but seeds and timings;
+    ``wall_seconds`` becomes the longest part's, and ``parts`` keeps each part's seeds.
+    """
+    if not records:
+        raise ValueError("merge_records needs at least one record")
+    first = records[0]
+    for r in records[1:]:
+        for key in ("experiment", "quick", "config", "schemes", "posemb_version", "tasks"):
+            if r[key] != first[key]:
+                raise ValueError(f"records disagree on {key!r}: {first[key]!r} vs {r[key]!r}")
+    merged = dict(first)
+    merged["seeds"] = sorted({s for r in records for s in r["seeds"]})
+    order = {
+        (t, s): i
+        for i, (t, s) in enumerate((t, s) for t in first["tasks"] for s in first["schemes"])
+    }
+    results = [x for r in records for x in r["results"]]
+    merged["results"] = sorted(results, key=lambda x: (order[x["task"], x["scheme"]], x["seed"]))
+    merged["wall_seconds"] = max(r["wall_seconds"] for r in records)
+    merged["started"] = min(r["started"] for r in records)
+    merged["summary"] = summarize(merged["results"])
+    merged["parts"] = [{"seeds": r["seeds"], "wall_seconds": r["wall_seconds"]} for r in records]
+    return merged
+
+
 def schema_path() -> Path:
     return DATA / "schema.json"
 
@@ -499,7 +535,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--out", type=Path, help="output JSON path")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="PART",
+        help="merge part records (e.g. one per seed, run in parallel) into --out",
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        record = merge_records([json.loads(p.read_text()) for p in args.merge])
+        validate(record)
+        out = args.out or DATA / f"{record['experiment']}.json"
+        out.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {out} from {len(args.merge)} parts")
+        return 0
     if args.list:
         for exp in EXPERIMENTS.values():
             print(f"{exp.name:16s}{exp.description}")

@@ -112,7 +112,7 @@ def train(
     Returns:
         ``{"steps": [...], "loss": [...], "final_loss": float, "seconds": float}``.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     model.to(device).train()
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]

@@ -67,3 +67,15 @@ def test_doubling_multiple():
 def test_unknown_experiment_is_refused():
     with pytest.raises(ValueError, match="unknown experiment"):
         experiments.run_experiment("nonsense")
+
+
+def test_merged_parts_equal_one_run():
+    """Runs seed themselves: one process per seed gives the numbers of a single process."""
+    kw = {"quick": True, "schemes": ("rope",), "progress": False}
+    parts = [experiments.run_experiment("classification", seeds=(s,), **kw) for s in (0, 1)]
+    merged = experiments.merge_records(parts)
+    experiments.validate(merged)
+    whole = experiments.run_experiment("classification", seeds=(0, 1), **kw)
+    assert merged["seeds"] == [0, 1]
+    assert [r["metrics"] for r in merged["results"]] == [r["metrics"] for r in whole["results"]]
+    assert merged["summary"] == whole["summary"]
