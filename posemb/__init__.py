@@ -9,6 +9,7 @@
 book on positional embeddings; every chapter imports it.
 """
 
+from . import model, tasks, training  # the applications chapters use these submodules by name
 from .absolute import (
     LearnedPositionalEmbedding,
     SinusoidalPositionalEmbedding,
@@ -28,6 +29,7 @@ from .attention import (
 )
 from .bias import ALiBi, FireBias, KerpleBias, alibi_bias, alibi_slopes, kerple_bias
 from .contextual import CoPE, cope_bias, cope_positions
+from .model import SCHEMES, DecoderLM, Encoder, EncoderDecoder, ModelConfig, make_scheme
 from .relative import ShawRelativeKeys, T5RelativeBias, relative_positions, t5_bucket
 from .rotary import (
     Rotary,
@@ -44,6 +46,7 @@ from .rotary import (
     xpos_scale,
     xpos_zeta,
 )
+from .training import TrainConfig, seed_everything, train
 
 __version__ = "0.1.0"
 
@@ -94,4 +97,17 @@ __all__ = [
     "cope_positions",
     "cope_bias",
     "CoPE",
+    # small transformers for the applications chapters
+    "SCHEMES",
+    "ModelConfig",
+    "make_scheme",
+    "Encoder",
+    "DecoderLM",
+    "EncoderDecoder",
+    "TrainConfig",
+    "seed_everything",
+    "train",
+    "model",
+    "tasks",
+    "training",
 ]
