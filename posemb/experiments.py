@@ -4,8 +4,9 @@
 [--quick] [--device cuda] [--seeds 0 1 2] [--schemes rope alibi] [--out PATH]`` trains
 one small model per (scheme, seed), evaluates it, and writes a JSON record (configuration,
 seeds, library version, machine, timings, per-run metrics and a mean/spread summary per
-scheme) to ``book/data/NAME.json`` (``book/data/quick/NAME.json`` with ``--quick``). Every
-record validates against ``book/data/schema.json``. Book part: "Applications".
+scheme) to :func:`default_out` unless ``--out`` says otherwise. Every record validates
+against ``posemb/data/schema.json``. The committed full runs are package data,
+``posemb/data/NAME.json``, read with :func:`load`. Book part: "Applications".
 
 Each ``run_*`` function trains and evaluates one model and is what the notebooks call for
 their live, small versions.
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ from .training import (
     machine_info,
     make_generator,
     perplexity,
+    preserve_torch_state,
     seed_everything,
     sequence_accuracy,
     train,
@@ -52,6 +56,8 @@ __all__ = [
     "summarize",
     "doubling_multiple",
     "validate",
+    "load",
+    "default_out",
     "merge_records",
     "main",
 ]
@@ -59,8 +65,10 @@ __all__ = [
 SCHEMA_VERSION = 1
 #: Seed of every evaluation set: all schemes and seeds are scored on the same examples.
 EVAL_SEED = 12345
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "book" / "data"
+#: The committed records and their schema: package data, in the installed package too.
+DATA = Path(__file__).resolve().parent / "data"
+#: Where the command line writes outside a source checkout (relative to the working dir).
+RESULTS = Path("posemb-results")
 
 
 def _cfg(vocab_size: int, scheme: str, max_len: int, **kw) -> ModelConfig:
@@ -70,6 +78,7 @@ def _cfg(vocab_size: int, scheme: str, max_len: int, **kw) -> ModelConfig:
 # --------------------------------------------------------------------------- runs
 
 
+@preserve_torch_state()
 def run_classification(
     scheme: str,
     seed: int,
@@ -117,6 +126,7 @@ def run_classification(
     return _record({"accuracy": acc}, hist, model)
 
 
+@preserve_torch_state()
 def run_translation(
     scheme: str,
     seed: int,
@@ -165,6 +175,7 @@ def run_translation(
     return _record(metrics, hist, model)
 
 
+@preserve_torch_state()
 def run_qa(
     scheme: str,
     seed: int,
@@ -223,6 +234,7 @@ def run_qa(
     return _record({"accuracy": correct / total}, hist, model)
 
 
+@preserve_torch_state()
 def run_generation(
     scheme: str,
     seed: int,
@@ -422,17 +434,30 @@ def run_experiment(
     progress: bool = True,
     threads: int = 1,
 ) -> dict:
-    """Run every (sub-task, scheme, seed) of experiment ``name``; return the JSON record."""
+    """Run every (sub-task, scheme, seed) of experiment ``name``; return the JSON record.
+
+    Runs on ``threads`` torch CPU threads with deterministic algorithms, then puts the
+    caller's thread count and determinism flags back
+    (:func:`posemb.training.preserve_torch_state`).
+    """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
     exp = EXPERIMENTS[name]
-    torch.set_num_threads(threads)
     settings = exp.quick if quick else exp.full
     seeds = tuple(seeds) if seeds is not None else (exp.quick_seeds if quick else exp.seeds)
     schemes = tuple(schemes) if schemes is not None else exp.schemes
     for s in schemes:
         if s not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {s!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {seeds}")
+    with preserve_torch_state(threads):
+        return _run_experiment(name, exp, settings, quick, device, seeds, schemes, progress)
+
+
+def _run_experiment(name, exp, settings, quick, device, seeds, schemes, progress) -> dict:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     results = []
@@ -504,11 +529,12 @@ def merge_records(records: list[dict]) -> dict:
 
 
 def schema_path() -> Path:
+    """The JSON schema every record follows: ``posemb/data/schema.json`` (package data)."""
     return DATA / "schema.json"
 
 
 def validate(record: dict) -> None:
-    """Validate a record against ``book/data/schema.json`` (raises on failure)."""
+    """Validate a record against ``posemb/data/schema.json`` (raises on failure)."""
     import jsonschema
 
     schema = json.loads(schema_path().read_text())
@@ -516,12 +542,142 @@ def validate(record: dict) -> None:
 
 
 def load(name: str, quick: bool = False) -> dict:
-    """Read a committed record ``book/data/NAME.json`` (``quick/NAME.json`` with ``quick``)."""
+    """Read a record ``posemb/data/NAME.json`` (``posemb/data/quick/NAME.json`` with ``quick``).
+
+    The full records are committed package data, so this works from an installed wheel;
+    quick records exist only where ``--quick`` runs wrote them in a source checkout.
+    """
     path = (DATA / "quick" / f"{name}.json") if quick else (DATA / f"{name}.json")
     return json.loads(path.read_text())
 
 
-def main(argv: list[str] | None = None) -> int:
+def _in_source_checkout() -> bool:
+    """Whether posemb runs from the book's repository (its root holds ``_toc.yml``)."""
+    return (Path(__file__).resolve().parent.parent / "_toc.yml").is_file()
+
+
+def default_out(name: str, quick: bool = False) -> Path:
+    """Where the command line writes experiment ``name`` when ``--out`` is not given.
+
+    In a source checkout, next to the committed runs: ``posemb/data/NAME.json``
+    (``posemb/data/quick/NAME.json`` with ``quick``). From an installed package, never into
+    site-packages but ``./posemb-results/NAME.json`` (``./posemb-results/quick/NAME.json``)
+    under the current directory.
+    """
+    base = DATA if _in_source_checkout() else RESULTS
+    return (base / "quick" / f"{name}.json") if quick else (base / f"{name}.json")
+
+
+def _dir_writable(path: Path) -> bool:
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+def _check_out(parser: argparse.ArgumentParser, out: Path, explicit: bool) -> None:
+    """Refuse an output path that could not be written, before any training starts.
+
+    An explicit ``--out`` needs an existing, writable parent directory; a default path may
+    have missing folders (they are created on writing), so its nearest existing ancestor
+    must be a writable directory.
+    """
+    what = f"argument --out: {str(out)!r}" if explicit else f"default output {str(out)!r}"
+    if out.is_dir():
+        parser.error(f"{what} is a directory; give a file path")
+    parent = out.parent
+    if explicit and not parent.is_dir():
+        parser.error(f"{what}: directory {str(parent)!r} does not exist")
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        parser.error(f"{what}: {str(parent)!r} is not a directory")
+    if not _dir_writable(parent):
+        parser.error(f"{what}: directory {str(parent)!r} is not writable")
+    if out.exists() and not os.access(out, os.W_OK):
+        parser.error(f"{what}: the existing file is not writable")
+
+
+def _write(out: Path, record: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)  # a ValueError becomes argparse's "invalid _positive_int value"
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be non-negative integers, got {value}")
+    return value
+
+
+_positive_int.__name__ = "int"  # argparse names the type in "invalid int value: 'x'"
+_seed.__name__ = "int"
+
+
+def _check_device(parser: argparse.ArgumentParser, spec: str) -> None:
+    """Refuse a malformed device string, or a backend this machine does not have."""
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, ValueError):
+        parser.error(
+            f"argument --device: {spec!r} is not a torch device (e.g. cpu, cuda, cuda:1, mps)"
+        )
+    if dev.type == "cpu":
+        return
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            parser.error(f"argument --device: {spec!r} is not available: torch sees no CUDA GPU")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            parser.error(
+                f"argument --device: {spec!r} is not available: "
+                f"torch sees {torch.cuda.device_count()} CUDA GPU(s)"
+            )
+        return
+    if dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            parser.error(f"argument --device: {spec!r} is not available on this machine")
+        return
+    if dev.type == "meta":
+        parser.error(f"argument --device: {spec!r} holds no data; cannot train on it")
+    try:
+        torch.empty(1, device=dev)
+    except Exception:  # any backend failure means the same thing here
+        parser.error(f"argument --device: {spec!r} is not available on this machine")
+
+
+def _read_part(parser: argparse.ArgumentParser, path: Path) -> dict:
+    import jsonschema
+
+    try:
+        record = json.loads(path.read_text())
+    except OSError as err:
+        parser.error(f"argument --merge: cannot read {str(path)!r}: {err.strerror or err}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        parser.error(f"argument --merge: {str(path)!r} is not valid JSON ({_one_line(err)})")
+    try:
+        validate(record)
+    except jsonschema.ValidationError as err:
+        parser.error(
+            f"argument --merge: {str(path)!r} is not an experiment record: {_one_line(err.message)}"
+        )
+    return record
+
+
+def _one_line(message, limit: int = 200) -> str:
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m posemb.experiments",
         description="Train the book's small transformers and write results as JSON.",
@@ -529,35 +685,101 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", nargs="?", help="experiment name (see --list)")
     parser.add_argument("--list", action="store_true", help="name the experiments and exit")
     parser.add_argument("--quick", action="store_true", help="a small version (< 2 min on CPU)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
+    parser.add_argument(
+        "--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 or mps (default cpu)"
+    )
+    parser.add_argument(
+        "--seeds", type=_seed, nargs="+", metavar="SEED", help="override the seeds (distinct, >= 0)"
+    )
     parser.add_argument("--schemes", nargs="+", choices=SCHEMES, help="override the schemes")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--out", type=Path, help="output JSON path")
+    parser.add_argument(
+        "--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="PATH",
+        help="output JSON path; its directory must exist. Default: in a source checkout "
+        "posemb/data/NAME.json (posemb/data/quick/NAME.json with --quick), next to the "
+        "committed runs; from an installed package ./posemb-results/NAME.json "
+        "(./posemb-results/quick/NAME.json with --quick) in the current directory",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument(
         "--merge",
         type=Path,
         nargs="+",
         metavar="PART",
-        help="merge part records (e.g. one per seed, run in parallel) into --out",
+        help="merge part records (e.g. one per seed, run in parallel) into --out "
+        "(default: as for a run of that experiment)",
     )
+    return parser
+
+
+#: Options that only make sense for a training run (dest, flag), refused with --list/--merge.
+_RUN_OPTIONS = (
+    ("quick", "--quick"),
+    ("seeds", "--seeds"),
+    ("schemes", "--schemes"),
+    ("out", "--out"),
+    ("no_progress", "--no-progress"),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; argument errors exit with status 2 before anything is trained."""
+    parser = _parser()
     args = parser.parse_args(argv)
-    if args.merge:
-        record = merge_records([json.loads(p.read_text()) for p in args.merge])
-        validate(record)
-        out = args.out or DATA / f"{record['experiment']}.json"
-        out.write_text(json.dumps(record, indent=1) + "\n")
-        print(f"wrote {out} from {len(args.merge)} parts")
-        return 0
+    defaults = {"device": "cpu", "threads": 1}
+    given = [
+        flag
+        for dest, flag in (*_RUN_OPTIONS, ("device", "--device"), ("threads", "--threads"))
+        if getattr(args, dest) not in (None, False, defaults.get(dest))
+    ]
     if args.list:
+        if args.merge:
+            parser.error("argument --list: not allowed with argument --merge")
+        if args.name:
+            parser.error(f"argument --list: takes no experiment name, got {args.name!r}")
+        if given:
+            parser.error(f"argument --list: not allowed with {', '.join(given)}")
         for exp in EXPERIMENTS.values():
             print(f"{exp.name:16s}{exp.description}")
+        return 0
+    if args.merge:
+        if args.name:
+            parser.error(
+                f"argument --merge: takes no experiment name (got {args.name!r}); "
+                "it comes from the parts"
+            )
+        extra = [flag for flag in given if flag != "--out"]
+        if extra:
+            parser.error(f"argument --merge: not allowed with {', '.join(extra)}")
+        if args.out is not None:
+            _check_out(parser, args.out, explicit=True)
+        parts = [_read_part(parser, p) for p in args.merge]
+        try:
+            record = merge_records(parts)
+        except ValueError as err:
+            parser.error(f"argument --merge: {_one_line(err)}")
+        validate(record)
+        out = args.out
+        if out is None:
+            out = default_out(record["experiment"], record["quick"])
+            _check_out(parser, out, explicit=False)
+        _write(out, record)
+        print(f"wrote {out} from {len(args.merge)} parts")
         return 0
     if not args.name:
         parser.error("give an experiment name or --list")
     if args.name not in EXPERIMENTS:
         parser.error(f"unknown experiment {args.name!r}; choose from {sorted(EXPERIMENTS)}")
+    out = args.out if args.out is not None else default_out(args.name, args.quick)
+    _check_out(parser, out, explicit=args.out is not None)
+    if args.seeds is not None and len(set(args.seeds)) != len(args.seeds):
+        dup = sorted({s for s in args.seeds if args.seeds.count(s) > 1})
+        parser.error(f"argument --seeds: each seed once, got {dup[0]} more than once")
+    _check_device(parser, args.device)
     record = run_experiment(
         args.name,
         quick=args.quick,
@@ -568,11 +790,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
     )
     validate(record)
-    out = args.out or (
-        DATA / "quick" / f"{args.name}.json" if args.quick else DATA / f"{args.name}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
+    _write(out, record)
     print(f"wrote {out} ({record['wall_seconds']:.0f} s)")
     return 0
 

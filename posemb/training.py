@@ -1,7 +1,8 @@
 """Deterministic training and evaluation for the small models of :mod:`posemb.model`.
 
 ``seed_everything`` fixes Python's, and torch's generators and asks torch for deterministic
-algorithms; :func:`train` runs AdamW with warm-up and cosine decay behind a ``tqdm`` bar.
+algorithms; :func:`preserve_torch_state` puts torch's thread count and determinism flags
+back afterwards; :func:`train` runs AdamW with warm-up and cosine decay behind a ``tqdm`` bar.
 The same seed on the same machine, torch version and thread count gives bit-identical
 weights, which is what lets the book's notebooks print metrics that nbval re-checks.
 Book part: "Applications".
@@ -11,12 +12,13 @@ Notation: ``b`` batch, ``n`` length, ``V`` vocabulary size.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import torch
@@ -26,6 +28,7 @@ from torch import nn
 __all__ = [
     "TrainConfig",
     "seed_everything",
+    "preserve_torch_state",
     "make_generator",
     "lr_at",
     "train",
@@ -60,7 +63,14 @@ class TrainConfig:
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python and torch, and (by default) require deterministic torch algorithms."""
+    """Seed Python and torch, and (by default) require deterministic torch algorithms.
+
+    This changes process-wide state on purpose and leaves it changed: Python's and torch's
+    global generators, ``torch.use_deterministic_algorithms(True)`` and, if unset, the
+    ``CUBLAS_WORKSPACE_CONFIG`` environment variable that deterministic cuBLAS needs. Call
+    it inside ``with preserve_torch_state():`` to get the determinism flags and the
+    variable back afterwards; the ``run_*`` functions of :mod:`posemb.experiments` do.
+    """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     random.seed(seed)
@@ -68,6 +78,36 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
+
+
+@contextlib.contextmanager
+def preserve_torch_state(threads: int | None = None) -> Iterator[None]:
+    """Restore torch's thread count and determinism settings on exit, however it exits.
+
+    Saves ``torch.get_num_threads()``, ``torch.are_deterministic_algorithms_enabled()``,
+    its ``warn_only`` flag and the ``CUBLAS_WORKSPACE_CONFIG`` environment variable, sets
+    the thread count to ``threads`` if given, and puts all four back afterwards, so that
+    running an experiment from a notebook leaves the caller's settings as they were. What
+    happens inside is untouched (:func:`seed_everything` still turns determinism on for
+    the run). The global random generators are not restored: they stay as the run left
+    them. Usable as a decorator too.
+    """
+    num_threads = torch.get_num_threads()
+    det = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        yield
+    finally:
+        if torch.get_num_threads() != num_threads:
+            torch.set_num_threads(num_threads)
+        torch.use_deterministic_algorithms(det, warn_only=warn_only)
+        if cublas is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = cublas
 
 
 def make_generator(seed: int) -> torch.Generator:
