@@ -56,7 +56,11 @@ def repository() -> tuple[str, str]:
 
 
 def relative(notebook: Path) -> str:
-    return notebook.resolve().relative_to(ROOT).as_posix()
+    """``notebook``'s path in the repository (its name alone for a copy outside it)."""
+    try:
+        return notebook.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return notebook.name
 
 
 def setup_source(notebook: Path) -> str:
@@ -137,8 +141,9 @@ def write(notebook: Path) -> None:
     else:
         nb.cells.insert(0, cell)
     nbformat.write(nb, notebook)
-    twin = twin_text(nbformat.read(notebook, as_version=4))
-    twin_path(notebook).write_text(twin, encoding="utf-8")
+    twin = twin_path(notebook)
+    twin.parent.mkdir(parents=True, exist_ok=True)
+    twin.write_text(twin_text(nbformat.read(notebook, as_version=4)), encoding="utf-8")
 
 
 def main(argv: list[str]) -> int:

@@ -33,6 +33,7 @@ def _load(name: str):
 
 check_twins = _load("check_twins")
 browser_check = _load("browser_check")
+setup_cells = _load("setup_cells")
 
 
 def _copy_with_twin(notebook: Path, dest: Path) -> Path:
@@ -56,6 +57,37 @@ def test_twin_check_catches_an_edited_twin(notebook, tmp_path):
                     encoding="utf-8")
     found = check_twins.problems(copy)
     assert len(found) == 1 and "out of sync" in found[0]
+
+
+def test_every_notebook_starts_with_the_setup_cell_from_the_config():
+    assert NOTEBOOKS and all(setup_cells.problems(nb) == [] for nb in NOTEBOOKS)
+    url, branch = setup_cells.repository()
+    first = json.loads(NOTEBOOKS[0].read_text())["cells"][0]
+    assert first["metadata"]["tags"] == ["remove-cell"]
+    assert f'"{url}", "{branch}"' in "".join(first["source"])
+
+
+def test_setup_cell_check_catches_a_moved_repository(monkeypatch):
+    url, branch = setup_cells.repository()
+    monkeypatch.setattr(setup_cells, "repository", lambda: (url + "-moved", branch))
+    assert all(setup_cells.problems(nb) for nb in NOTEBOOKS)
+
+
+def test_setup_cell_check_catches_a_missing_setup_cell(tmp_path):
+    nb = json.loads(NOTEBOOKS[0].read_text())
+    nb["cells"] = nb["cells"][1:]
+    copy = tmp_path / NOTEBOOKS[0].name
+    copy.write_text(json.dumps(nb))
+    assert setup_cells.problems(copy)
+    setup_cells.write(copy)  # inserts it again
+    assert setup_cells.problems(copy) == []
+
+
+def test_setup_cell_does_nothing_where_posemb_is_installed(tmp_path):
+    source = setup_cells.setup_source(ROOT / "book/code/real_models.ipynb")
+    done = subprocess.run([sys.executable, "-c", source + "\nprint(os.getcwd())"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == str(tmp_path), done.stderr
 
 
 def test_twin_check_catches_a_missing_twin(tmp_path):
