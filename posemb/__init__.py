@@ -32,6 +32,7 @@ from .contextual import CoPE, cope_bias, cope_positions
 from .model import SCHEMES, DecoderLM, Encoder, EncoderDecoder, ModelConfig, make_scheme
 from .relative import ShawRelativeKeys, T5RelativeBias, relative_positions, t5_bucket
 from .rotary import (
+    ROPE_TYPES,
     Rotary,
     RotaryEmbedding,
     XPos,
@@ -42,6 +43,7 @@ from .rotary import (
     convert_rope_layout,
     rope_angles,
     rope_cos_sin,
+    rope_frequencies,
     rope_permutation,
     xpos_scale,
     xpos_zeta,
@@ -68,6 +70,8 @@ __all__ = [
     "causal_mask",
     "MultiHeadAttention",
     # rotary
+    "ROPE_TYPES",
+    "rope_frequencies",
     "rope_angles",
     "rope_cos_sin",
     "apply_rope",

@@ -25,10 +25,20 @@ xPos (Sun et al. 2022, "A Length-Extrapolatable Transformer") multiplies pair ``
 query at ``m`` by ``zeta_i**(m/scale_base)`` and of the key at ``n`` by
 ``zeta_i**(-n/scale_base)``, ``zeta_i = (2i/d + 0.4) / 1.4``, so scores decay with distance.
 
+Context extension (position interpolation, NTK-aware and dynamic NTK, YaRN, Llama 3.1,
+LongRoPE) changes the frequencies: :func:`rope_frequencies` takes a Hugging Face style
+``rope_parameters`` dict, and :func:`rope_cos_sin`, :class:`RotaryEmbedding` and
+:class:`Rotary` accept the same dict as ``scaling``.
+
 Angles are computed in float64 and cast once to the requested dtype.
 """
 
 from __future__ import annotations
+
+import copy
+import math
+import numbers
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -45,6 +55,8 @@ from ._checks import (
 from .absolute import inverse_frequencies
 
 __all__ = [
+    "ROPE_TYPES",
+    "rope_frequencies",
     "rope_angles",
     "rope_cos_sin",
     "apply_rope",
@@ -87,6 +99,439 @@ def rope_angles(
     return pos.to(torch.float64)[..., None] * inverse_frequencies(dim, base, device=pos.device)
 
 
+# ----------------------------------------------------------------------------- scaling
+#
+# Context extension: a model pretrained on ``L`` positions is run on ``s * L`` by changing
+# its inverse frequencies ``theta_i = base**(-2i/d)``, ``i = 0 .. d/2 - 1`` (pair ``i`` turns
+# ``theta_i`` radians per position and completes ``L * theta_i / (2 pi)`` turns in the
+# pretraining context; its wavelength is ``lambda_i = 2 pi / theta_i``), and sometimes by
+# scaling cos/sin by an "attention factor" (both q and k are scaled, so logits by its square).
+
+ROPE_TYPES = ("default", "linear", "ntk", "dynamic", "yarn", "llama3", "longrope")
+
+# Keys every rope_type accepts: the type itself (``"type"`` is the legacy spelling) and two
+# keys Hugging Face dicts carry whose role the arguments play: ``rope_theta`` must equal
+# ``base``; ``partial_rotary_factor`` is already part of ``dim`` (the rotary dim).
+_COMMON_KEYS = frozenset({"rope_type", "type", "rope_theta", "partial_rotary_factor"})
+_TYPE_KEYS = {
+    "default": frozenset(),
+    "linear": frozenset({"factor"}),
+    "ntk": frozenset({"factor"}),
+    "dynamic": frozenset({"factor"}),
+    "yarn": frozenset(
+        {
+            "factor",
+            "original_max_position_embeddings",
+            "attention_factor",
+            "beta_fast",
+            "beta_slow",
+            "mscale",
+            "mscale_all_dim",
+            "truncate",
+        }
+    ),
+    "llama3": frozenset(
+        {"factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"}
+    ),
+    "longrope": frozenset(
+        {
+            "factor",
+            "original_max_position_embeddings",
+            "attention_factor",
+            "short_factor",
+            "long_factor",
+        }
+    ),
+}
+# Types whose frequencies depend on the current length ``seq_len``.
+_LENGTH_DEPENDENT = ("dynamic", "longrope")
+
+
+def _scaling_type(scaling: object) -> str:
+    """The validated ``rope_type`` of a scaling dict (``"default"`` when it names none)."""
+    if not isinstance(scaling, Mapping):
+        raise TypeError(
+            "scaling must be None or a dict like a Hugging Face config's rope_parameters "
+            f"(e.g. {{'rope_type': 'linear', 'factor': 4.0}}), got {type(scaling).__name__}"
+        )
+    new, old = scaling.get("rope_type"), scaling.get("type")
+    if new is not None and old is not None and new != old:
+        raise ValueError(
+            f"scaling['rope_type'] = {new!r} and its legacy spelling scaling['type'] = {old!r} "
+            "disagree; give one of them"
+        )
+    rope_type = new if new is not None else old if old is not None else "default"
+    if not isinstance(rope_type, str) or rope_type not in ROPE_TYPES:
+        key = "rope_type" if new is not None else "type"
+        raise ValueError(f"scaling[{key!r}] must be one of {ROPE_TYPES}, got {rope_type!r}")
+    allowed = _COMMON_KEYS | _TYPE_KEYS[rope_type]
+    unknown = sorted(repr(k) for k in scaling if k not in allowed)
+    if unknown:
+        raise ValueError(
+            f"scaling has unknown key(s) {', '.join(unknown)} for rope_type {rope_type!r}; "
+            f"accepted keys: {sorted(allowed)}"
+        )
+    return rope_type
+
+
+def _real(
+    scaling: Mapping,
+    key: str,
+    rope_type: str,
+    *,
+    required: bool = False,
+    default: float | None = None,
+) -> float | None:
+    """``scaling[key]`` as a finite float > 0; None (or absent) gives ``default``."""
+    value = scaling.get(key)
+    if value is None:
+        if required:
+            raise ValueError(
+                f"scaling[{key!r}] is required for rope_type {rope_type!r}: "
+                "a finite real number > 0"
+            )
+        return default
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"scaling[{key!r}] must be a finite real number > 0, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"scaling[{key!r}] must be a finite real number > 0, got {value!r}")
+    return float(value)
+
+
+def _original_length(scaling: Mapping, rope_type: str) -> int:
+    """``original_max_position_embeddings``: the pretraining context length, an int >= 1."""
+    key = "original_max_position_embeddings"
+    value = scaling.get(key)
+    if value is None:
+        raise ValueError(
+            f"scaling[{key!r}] (the pretraining context length, an int >= 1) is required for "
+            f"rope_type {rope_type!r}"
+        )
+    ok = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not ok or value < 1:
+        raise ValueError(f"scaling[{key!r}] must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _factor(scaling: Mapping, rope_type: str, original: int, max_positions: int | None) -> float:
+    """``factor``, or, when absent, ``max_positions / original`` (YaRN, LongRoPE; as HF)."""
+    factor = _real(scaling, "factor", rope_type)
+    if factor is not None:
+        return factor
+    if max_positions is None:
+        raise ValueError(
+            f"scaling['factor'] (a finite real number > 0) is required for rope_type "
+            f"{rope_type!r} unless max_positions is given (then factor = max_positions / "
+            "original_max_position_embeddings)"
+        )
+    return max_positions / original
+
+
+def _ntk_exponent(dim: int, rope_type: str) -> float:
+    if dim < 4:
+        raise ValueError(
+            f"dim must be >= 4 for rope_type {rope_type!r} (the NTK exponent is "
+            f"dim / (dim - 2)), got {dim}"
+        )
+    return dim / (dim - 2)
+
+
+def _yarn(
+    inv_freq: torch.Tensor, dim: int, base: float, scaling: Mapping, max_positions: int | None
+) -> tuple[torch.Tensor, float]:
+    """YaRN (Peng, Quesnelle, Fan, Shippole 2023, "YaRN: Efficient Context Window Extension").
+
+    Pair ``i`` completes ``r_i = L / lambda_i`` turns in the pretraining context ``L``. Pairs
+    with many turns (``r_i > beta_fast``, high frequency) have seen every angle during
+    pretraining and are kept; pairs with few turns (``r_i < beta_slow``) are interpolated as
+    in PI, ``theta_i / s``; in between a linear ramp over the pair index blends the two:
+    ``theta'_i = (1 - g_i) theta_i + g_i theta_i / s``, ``g_i = clamp((i - lo)/(hi - lo), 0, 1)``.
+    Solving ``L theta_i / (2 pi) = beta`` for ``i`` gives the correction range ends
+    ``i(beta) = d ln(L / (2 pi beta)) / (2 ln base)``: ``lo = i(beta_fast)``,
+    ``hi = i(beta_slow)``, floored/ceiled when ``truncate`` (default True; gpt-oss sets False)
+    and clamped to ``[0, d - 1]``: ``d - 1``, not the last pair ``d/2 - 1``, as in the
+    reference code and transformers (it sets the ramp's slope when ``hi`` passes ``d/2``).
+
+    Where posemb is stricter than transformers: ``beta_fast``/``beta_slow`` of 0 or
+    ``beta_fast < beta_slow`` raise (transformers replaces a 0 by the default and only warns
+    about the order); ``truncate=None`` counts as absent, i.e. True (transformers'
+    ``.get("truncate", True)`` would read it as False); a lone ``mscale`` or
+    ``mscale_all_dim`` raises (below).
+
+    Temperature: the paper scales logits by ``1/t`` with ``sqrt(1/t) = 0.1 ln s + 1``,
+    applied as the attention factor on cos and sin. With ``mscale`` and ``mscale_all_dim``
+    (DeepSeek-V2/V3) the factor is ``m(s, mscale) / m(s, mscale_all_dim)`` with
+    ``m(s, a) = 0.1 a ln s + 1`` (1 when ``s <= 1``); DeepSeek's attention multiplies its
+    softmax scale by ``m(s, mscale_all_dim)**2`` itself, outside RoPE. An explicit
+    ``attention_factor`` overrides both.
+    """
+    rope_type = "yarn"
+    original = _original_length(scaling, rope_type)
+    factor = _factor(scaling, rope_type, original, max_positions)
+    beta_fast = _real(scaling, "beta_fast", rope_type, default=32.0)
+    beta_slow = _real(scaling, "beta_slow", rope_type, default=1.0)
+    if beta_fast < beta_slow:
+        raise ValueError(
+            "scaling['beta_fast'] must be >= scaling['beta_slow'] (turns that bound the "
+            f"correction range; defaults 32 and 1), got {beta_fast} and {beta_slow}"
+        )
+    truncate = scaling.get("truncate")
+    if truncate is None:
+        truncate = True
+    if not isinstance(truncate, bool):
+        raise TypeError(f"scaling['truncate'] must be True or False, got {truncate!r}")
+    mscale = _real(scaling, "mscale", rope_type)
+    mscale_all_dim = _real(scaling, "mscale_all_dim", rope_type)
+    if (mscale is None) != (mscale_all_dim is None):
+        given, missing = ("mscale", "mscale_all_dim")[:: 1 if mscale is not None else -1]
+        raise ValueError(
+            f"scaling[{given!r}] needs scaling[{missing!r}] too: the attention factor is "
+            "m(s, mscale) / m(s, mscale_all_dim); transformers ignores a lone one, DeepSeek's "
+            "reference code does not, so posemb refuses to guess"
+        )
+
+    def turns_to_pair(turns: float) -> float:  # i(beta) = d ln(L / (2 pi beta)) / (2 ln base)
+        return dim * math.log(original / (turns * 2 * math.pi)) / (2 * math.log(base))
+
+    lo, hi = turns_to_pair(beta_fast), turns_to_pair(beta_slow)
+    if truncate:
+        lo, hi = math.floor(lo), math.ceil(hi)
+    lo, hi = max(lo, 0), min(hi, dim - 1)
+    if lo == hi:
+        hi += 0.001  # as the reference code: avoid 0/0
+    i = torch.arange(dim // 2, dtype=torch.float64, device=inv_freq.device)  # [d/2]
+    ramp = ((i - lo) / (hi - lo)).clamp(0, 1)  # [d/2]: 0 keep, 1 interpolate
+    inv_freq = inv_freq / factor * ramp + inv_freq * (1 - ramp)  # [d/2]
+
+    attention_factor = _real(scaling, "attention_factor", rope_type)
+    if attention_factor is None:
+
+        def m(s: float, a: float = 1.0) -> float:
+            return 1.0 if s <= 1 else 0.1 * a * math.log(s) + 1.0
+
+        if mscale is not None:
+            attention_factor = m(factor, mscale) / m(factor, mscale_all_dim)
+        else:
+            attention_factor = m(factor)
+    return inv_freq, attention_factor
+
+
+def _llama3(inv_freq: torch.Tensor, scaling: Mapping) -> torch.Tensor:
+    """Llama 3.1 (Meta 2024, "The Llama 3 Herd of Models"; ``apply_scaling`` in llama-models).
+
+    By wavelength ``lambda_i = 2 pi / theta_i`` against the pretraining context ``L``:
+    ``lambda_i < L / high_freq_factor`` (many turns in ``L``): unchanged;
+    ``lambda_i > L / low_freq_factor`` (under ``low_freq_factor`` turns): ``theta_i / s``;
+    in between, with ``g = (L / lambda_i - low) / (high - low)`` (the turns in ``L``, mapped
+    to [0, 1]): ``theta'_i = (1 - g) theta_i / s + g theta_i``, continuous at both ends.
+    Published values: ``s = 8``, low 1, high 4, ``L = 8192``, theta 500000.
+    """
+    rope_type = "llama3"
+    original = _original_length(scaling, rope_type)
+    factor = _real(scaling, "factor", rope_type, required=True)
+    low = _real(scaling, "low_freq_factor", rope_type, required=True)
+    high = _real(scaling, "high_freq_factor", rope_type, required=True)
+    if high <= low:
+        raise ValueError(
+            "scaling['high_freq_factor'] must be > scaling['low_freq_factor'] (Llama 3.1: 4 "
+            f"and 1), got high_freq_factor={high} and low_freq_factor={low}"
+        )
+    wavelength = 2 * math.pi / inv_freq  # [d/2]
+    out = torch.where(wavelength > original / low, inv_freq / factor, inv_freq)  # [d/2]
+    g = (original / wavelength - low) / (high - low)  # [d/2]
+    smooth = (1 - g) * inv_freq / factor + g * inv_freq  # [d/2]
+    medium = (wavelength >= original / high) & (wavelength <= original / low)
+    return torch.where(medium, smooth, out)  # [d/2]
+
+
+def _longrope(
+    inv_freq: torch.Tensor,
+    dim: int,
+    scaling: Mapping,
+    seq_len: int | None,
+    max_positions: int | None,
+) -> tuple[torch.Tensor, float]:
+    """LongRoPE (Ding et al. 2024, "LongRoPE: Extending LLM Context Window Beyond 2 Million
+    Tokens"; Phi-3).
+
+    A searched rescale factor per pair, ``theta'_i = theta_i / lambda_i``: ``short_factor``
+    while ``seq_len <= L`` (the pretraining context), ``long_factor`` beyond (``seq_len=None``
+    counts as short, as in transformers). Attention factor ``sqrt(1 + ln s / ln L)`` (1 when
+    ``s <= 1``), ``s = factor`` or ``max_positions / L``; an explicit ``attention_factor``
+    overrides it.
+    """
+    rope_type = "longrope"
+    original = _original_length(scaling, rope_type)
+    factor = _factor(scaling, rope_type, original, max_positions)
+    lists = {}
+    for key in ("short_factor", "long_factor"):
+        value = scaling.get(key)
+        if not isinstance(value, list | tuple) or len(value) != dim // 2:
+            what = f"length {len(value)}" if isinstance(value, list | tuple) else repr(value)
+            raise ValueError(
+                f"scaling[{key!r}] must be a list of dim // 2 = {dim // 2} real numbers > 0 "
+                f"(one per rotated pair), got {what}"
+            )
+        for x in value:
+            if isinstance(x, bool) or not isinstance(x, numbers.Real):
+                raise TypeError(
+                    f"scaling[{key!r}] must hold real numbers > 0, got {type(x).__name__} {x!r}"
+                )
+            if not math.isfinite(x) or x <= 0:
+                raise ValueError(f"scaling[{key!r}] must hold finite real numbers > 0, got {x!r}")
+        lists[key] = value
+    use = "long_factor" if seq_len is not None and seq_len > original else "short_factor"
+    rescale = torch.tensor(lists[use], dtype=torch.float64, device=inv_freq.device)  # [d/2]
+    attention_factor = _real(scaling, "attention_factor", rope_type)
+    if attention_factor is None:
+        if factor <= 1:
+            attention_factor = 1.0
+        elif original < 2:
+            raise ValueError(
+                "scaling['original_max_position_embeddings'] must be >= 2 for LongRoPE's "
+                f"attention factor sqrt(1 + ln s / ln L), got {original}"
+            )
+        else:
+            attention_factor = math.sqrt(1 + math.log(factor) / math.log(original))
+    return inv_freq / rescale, attention_factor
+
+
+def _partial_rotary_factor(scaling: Mapping) -> float | None:
+    """``scaling['partial_rotary_factor']`` (a real number in (0, 1]) or None."""
+    partial = scaling.get("partial_rotary_factor")
+    if partial is None:
+        return None
+    if isinstance(partial, bool) or not isinstance(partial, numbers.Real) or not 0 < partial <= 1:
+        raise ValueError(
+            f"scaling['partial_rotary_factor'] must be a real number in (0, 1], got {partial!r}"
+        )
+    return float(partial)
+
+
+def rope_frequencies(
+    dim: int,
+    base: float = 10000.0,
+    scaling: Mapping | None = None,
+    *,
+    seq_len: int | None = None,
+    max_positions: int | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, float]:
+    """RoPE inverse frequencies, optionally scaled for a longer context, and the attention factor.
+
+    ``scaling`` is a dict in the form of a Hugging Face config's ``rope_parameters`` (or the
+    older ``rope_scaling``), with the same keys and defaults as transformers 5.23's
+    ``ROPE_INIT_FUNCTIONS``, so a real model's dict can be passed in as it is. Pair ``i``
+    turns ``theta_i = base**(-2i/d)`` radians per position; ``s`` is ``factor`` and ``L``
+    ``original_max_position_embeddings``. ``rope_type`` (legacy key ``type``):
+
+    * ``"default"`` (or ``scaling=None``): ``theta_i``, exactly :func:`inverse_frequencies`.
+    * ``"linear"``: position interpolation (Chen et al. 2023, "Extending Context Window of
+      Large Language Models via Positional Interpolation"): position ``m`` becomes
+      ``m / s``, so the angles of ``s L`` positions stay within those seen in training;
+      ``m/s * theta_i = m * (theta_i / s)``, i.e. ``theta_i / s``. Key: ``factor``.
+    * ``"ntk"``: static NTK-aware scaling (bloc97, 2023, r/LocalLLaMA): change the base to
+      ``base * s**(d/(d-2))``. The fastest pair (``i = 0``) is unchanged and the slowest
+      (``i = d/2 - 1``, exponent ``(d-2)/d``) becomes exactly ``theta_i / s``: high
+      frequencies extrapolate, low ones interpolate, with a geometric blend in between.
+      transformers has no static form of this; key: ``factor``.
+    * ``"dynamic"``: dynamic NTK (emozilla, 2023, r/LocalLLaMA): the NTK base change with a
+      factor that grows with the length: ``base * (s n / M - (s - 1))**(d/(d-2))`` with
+      ``n = max(seq_len, M)`` and ``M = max_positions`` (required): no change up to ``M``,
+      and beyond it the NTK factor grows linearly, with slope ``s / M``. Key: ``factor``.
+    * ``"yarn"``: YaRN (Peng et al. 2023); see :func:`_yarn` for the ramp and temperature.
+      Keys: ``factor`` (default ``max_positions / L``), ``original_max_position_embeddings``,
+      ``beta_fast`` (32), ``beta_slow`` (1), ``mscale``, ``mscale_all_dim``,
+      ``attention_factor``, ``truncate`` (True).
+    * ``"llama3"``: Llama 3.1 (Meta 2024); see :func:`_llama3`. Keys: ``factor``,
+      ``low_freq_factor``, ``high_freq_factor``, ``original_max_position_embeddings``.
+    * ``"longrope"``: LongRoPE (Ding et al. 2024); see :func:`_longrope`. Keys:
+      ``short_factor``, ``long_factor`` (lists of ``dim // 2``), ``factor`` (default
+      ``max_positions / L``), ``original_max_position_embeddings``, ``attention_factor``.
+
+    Keys of Hugging Face dicts that the arguments stand for: ``rope_theta`` is accepted when
+    it equals ``base`` (a different value raises rather than choosing one);
+    ``partial_rotary_factor`` is accepted and not applied, because ``dim`` is already the
+    rotary dim (``head_dim * partial_rotary_factor``). Any other key raises, so a typo such
+    as ``"factr"`` cannot be silently ignored (transformers only logs a warning). A key set
+    to None counts as absent, as in transformers.
+
+    Args:
+        dim: rotary dim ``d`` (even).
+        base: frequency base theta.
+        scaling: the dict above, or None for plain RoPE.
+        seq_len: the current length ``n``: dynamic NTK uses ``max(n, max_positions)``
+            (None means ``max_positions``); LongRoPE uses ``long_factor`` when
+            ``n > original_max_position_embeddings`` (None means short). Others ignore it.
+        max_positions: the config's ``max_position_embeddings`` ``M``: required by
+            dynamic NTK, and the source of ``factor`` for YaRN and LongRoPE when it is absent.
+        device: where to put the result.
+
+    Returns:
+        ``(inv_freq, attention_factor)``: float64 ``[dim // 2]`` (computed in float64
+        throughout) and a Python float that multiplies cos and sin (1.0 unless YaRN or
+        LongRoPE). Book chapter: "Interpolation and its descendants".
+    """
+    check_even("dim", dim)
+    base = check_positive_float("base", base)
+    if seq_len is not None:
+        check_int("seq_len", seq_len, minimum=0)
+    if max_positions is not None:
+        check_int("max_positions", max_positions, minimum=1)
+    inv_freq = inverse_frequencies(dim, base, device=device)  # [d/2] float64
+    if scaling is None:
+        return inv_freq, 1.0
+    rope_type = _scaling_type(scaling)
+    theta = scaling.get("rope_theta")
+    if theta is not None and (
+        isinstance(theta, bool) or not isinstance(theta, numbers.Real) or float(theta) != base
+    ):
+        raise ValueError(
+            f"scaling['rope_theta'] = {theta!r} differs from base = {base}: pass the model's "
+            "rope_theta as base (or drop it from the dict)"
+        )
+    _partial_rotary_factor(scaling)  # checked, not applied: dim is the rotary dim
+    if rope_type == "default":
+        return inv_freq, 1.0
+    if rope_type == "linear":
+        return inv_freq / _real(scaling, "factor", rope_type, required=True), 1.0
+    if rope_type == "ntk":
+        factor = _real(scaling, "factor", rope_type, required=True)
+        ntk_base = base * factor ** _ntk_exponent(dim, rope_type)
+        return inverse_frequencies(dim, ntk_base, device=device), 1.0
+    if rope_type == "dynamic":
+        factor = _real(scaling, "factor", rope_type, required=True)
+        exponent = _ntk_exponent(dim, rope_type)
+        if max_positions is None:
+            raise ValueError(
+                "max_positions (the config's max_position_embeddings, an int >= 1) is "
+                "required for rope_type 'dynamic'"
+            )
+        n = max_positions if seq_len is None else max(seq_len, max_positions)
+        dynamic_base = base * (factor * n / max_positions - (factor - 1)) ** exponent
+        return inverse_frequencies(dim, dynamic_base, device=device), 1.0
+    if rope_type == "yarn":
+        return _yarn(inv_freq, dim, base, scaling, max_positions)
+    if rope_type == "llama3":
+        return _llama3(inv_freq, scaling), 1.0
+    return _longrope(inv_freq, dim, scaling, seq_len, max_positions)
+
+
+def _one_past_max(pos: torch.Tensor) -> int:
+    """The number of positions a call sees: one past its largest position (0 if none).
+
+    Hugging Face's ``dynamic_rope_update`` uses ``max(position_ids) + 1`` the same way.
+    Real positions count up to their floor. One host sync; only length-dependent scaling
+    (dynamic NTK, LongRoPE) needs it.
+    """
+    if pos.numel() == 0:
+        return 0
+    return max(0, math.floor(pos.max().item()) + 1)
+
+
 def rope_cos_sin(
     positions: torch.Tensor | int | list[int],
     dim: int,
@@ -95,6 +540,9 @@ def rope_cos_sin(
     *,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
+    scaling: Mapping | None = None,
+    seq_len: int | None = None,
+    max_positions: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosines and sines of the RoPE angles (Su et al. 2021), laid out for ``layout``.
 
@@ -106,16 +554,40 @@ def rope_cos_sin(
             (``2i`` with ``2i + 1``).
         dtype: output dtype; the angles and their cos/sin are float64 until one final cast.
         device: where to put the result (default: the device of ``positions``).
+        scaling: context-extension scaling, a Hugging Face style ``rope_parameters`` dict
+            (see :func:`rope_frequencies`); cos and sin are multiplied by its attention
+            factor (in float64, before the cast), as transformers does.
+        seq_len: the current length for dynamic NTK and LongRoPE; default one past the
+            largest of ``positions`` (transformers' ``max(position_ids) + 1``).
+        max_positions: the config's ``max_position_embeddings`` (see
+            :func:`rope_frequencies`).
 
     Returns:
         ``(cos, sin)``, each ``[..., dim]``. Book chapter: "Rotary positions".
     """
     check_layout(layout)
-    angles = rope_angles(positions, dim, base)  # [..., r/2] float64
+    factor = 1.0
+    if scaling is None:
+        if seq_len is not None:
+            check_int("seq_len", seq_len, minimum=0)
+        if max_positions is not None:
+            check_int("max_positions", max_positions, minimum=1)
+        angles = rope_angles(positions, dim, base)  # [..., r/2] float64
+    else:
+        pos = as_positions(positions)
+        if seq_len is None and _scaling_type(scaling) in _LENGTH_DEPENDENT:
+            seq_len = _one_past_max(pos)
+        inv_freq, factor = rope_frequencies(
+            dim, base, scaling, seq_len=seq_len, max_positions=max_positions, device=pos.device
+        )  # [r/2] float64
+        angles = pos.to(torch.float64)[..., None] * inv_freq  # [..., r/2] float64
     if device is not None:
         angles = angles.to(device)
-    cos = _spread(angles.cos(), layout).to(dtype)  # [..., r]
-    sin = _spread(angles.sin(), layout).to(dtype)  # [..., r]
+    cos, sin = angles.cos(), angles.sin()  # [..., r/2] float64
+    if factor != 1.0:
+        cos, sin = cos * factor, sin * factor
+    cos = _spread(cos, layout).to(dtype)  # [..., r]
+    sin = _spread(sin, layout).to(dtype)  # [..., r]
     return cos, sin
 
 
@@ -261,14 +733,32 @@ class RotaryEmbedding(nn.Module):
     results equal :func:`rope_cos_sin` with that dtype exactly. Book chapter:
     "Rotary positions".
 
+    With ``scaling`` (context extension, see :func:`rope_frequencies`) the frequencies and
+    the attention factor are those of :func:`rope_cos_sin` with the same arguments. For the
+    length-dependent types (``"dynamic"``, ``"longrope"``) and ``seq_len=None``, each call
+    computes its frequencies for the length it sees: one past the largest position among
+    the queries' and keys' positions (the same ``n`` for both, so scores still depend on
+    ``n - m`` only), which is what transformers' ``max(position_ids) + 1`` is. Unlike
+    transformers' dynamic NTK, which keeps the largest length seen so far, the result depends
+    on the current call only. The cache is keyed by the frequency set it holds (LongRoPE:
+    short or long; dynamic NTK: only the unscaled set up to ``max_positions``, since beyond
+    it every length has its own frequencies, computed directly), so a shorter call never
+    reuses the frequencies of a longer one.
+
     Args:
         head_dim: ``d``, the width of each head.
         base: frequency base theta.
-        rotary_dim: ``r``, how many leading features to rotate (default ``d``; GPT-NeoX
-            uses ``d * rotary_pct``). Must be even and ``<= head_dim``.
+        rotary_dim: ``r``, how many leading features to rotate (default ``d``, or
+            ``int(d * partial_rotary_factor)`` when ``scaling`` has that key; GPT-NeoX uses
+            ``d * rotary_pct``). Must be even and ``<= head_dim``.
         layout: ``"half"`` or ``"interleaved"``.
         max_cached: largest number of positions the cache may hold (default 2**20); a call
             with positions beyond it computes cos/sin directly, with identical results.
+        scaling: a Hugging Face style ``rope_parameters`` dict (see
+            :func:`rope_frequencies`), or None for plain RoPE. Validated here.
+        seq_len: fix the length that dynamic NTK and LongRoPE see (default: per call, as
+            above).
+        max_positions: the config's ``max_position_embeddings`` (required by dynamic NTK).
     """
 
     def __init__(
@@ -278,11 +768,25 @@ class RotaryEmbedding(nn.Module):
         rotary_dim: int | None = None,
         layout: str = "half",
         max_cached: int = 1 << 20,
+        *,
+        scaling: Mapping | None = None,
+        seq_len: int | None = None,
+        max_positions: int | None = None,
     ) -> None:
         super().__init__()
         self.head_dim = check_int("head_dim", head_dim, minimum=1)
         self.base = check_positive_float("base", base)
-        rotary_dim = head_dim if rotary_dim is None else rotary_dim
+        rope_type = None if scaling is None else _scaling_type(scaling)
+        partial = None if scaling is None else _partial_rotary_factor(scaling)
+        if rotary_dim is None:
+            # as transformers: dim = int(head_dim * partial_rotary_factor)
+            rotary_dim = head_dim if partial is None else int(head_dim * partial)
+        elif partial is not None and rotary_dim != int(head_dim * partial):
+            raise ValueError(
+                f"scaling['partial_rotary_factor'] = {partial!r} gives a rotary dim of "
+                f"int({head_dim} * {partial!r}) = {int(head_dim * partial)}, but rotary_dim="
+                f"{rotary_dim}; give one of them"
+            )
         check_int("rotary_dim", rotary_dim, minimum=2)
         if rotary_dim % 2 or rotary_dim > head_dim:
             raise ValueError(
@@ -291,19 +795,38 @@ class RotaryEmbedding(nn.Module):
         self.rotary_dim = rotary_dim
         self.layout = check_layout(layout)
         self.max_cached = check_int("max_cached", max_cached, minimum=0)
+        # validate the scaling once, here, rather than at the first forward
+        rope_frequencies(
+            rotary_dim, self.base, scaling, seq_len=seq_len, max_positions=max_positions
+        )
+        self.scaling = None if scaling is None else copy.deepcopy(dict(scaling))
+        self.seq_len = seq_len
+        self.max_positions = max_positions
+        self._rope_type = rope_type
+        self._length_dependent = rope_type in _LENGTH_DEPENDENT
         self._cos64 = torch.empty(0, rotary_dim, dtype=torch.float64)  # [cached, r]
         self._sin64 = torch.empty(0, rotary_dim, dtype=torch.float64)
         self._cast: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._cache_key: object = "fixed"  # which frequency set the cache holds
 
     @property
     def cached_positions(self) -> int:
         """How many positions (``0 .. cached - 1``) the cache currently holds."""
         return self._cos64.shape[0]
 
-    def _grow(self, needed: int, device: torch.device) -> None:
-        if needed <= self.cached_positions and self._cos64.device == device:
+    def _frequency_key(self, seq_len: int | None) -> object | None:
+        """The frequency set ``seq_len`` selects; None for one that is not cached."""
+        if not self._length_dependent:
+            return "fixed"
+        if self._rope_type == "longrope":
+            return "long" if seq_len > self.scaling["original_max_position_embeddings"] else "short"
+        return "unscaled" if seq_len <= self.max_positions else None  # dynamic NTK
+
+    def _grow(self, needed: int, device: torch.device, key: object, seq_len: int | None) -> None:
+        same = key == self._cache_key and self._cos64.device == device
+        if needed <= self.cached_positions and same:
             return
-        size = max(needed, 2 * self.cached_positions, 16)
+        size = max(needed, 2 * self.cached_positions if same else 0, 16)
         size = 1 << (size - 1).bit_length()  # next power of two: amortised growth
         size = min(size, max(self.max_cached, needed))
         cos, sin = rope_cos_sin(
@@ -312,25 +835,57 @@ class RotaryEmbedding(nn.Module):
             self.base,
             self.layout,
             dtype=torch.float64,
+            scaling=self.scaling,
+            seq_len=seq_len,
+            max_positions=self.max_positions,
         )
-        self._cos64, self._sin64, self._cast = cos, sin, {}
+        self._cos64, self._sin64, self._cast, self._cache_key = cos, sin, {}, key
 
     def cos_sin(
-        self, positions: torch.Tensor, dtype: torch.dtype = torch.float32
+        self,
+        positions: torch.Tensor,
+        dtype: torch.dtype = torch.float32,
+        *,
+        seq_len: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(cos, sin)`` ``[..., r]`` for ``positions`` ``[...]`` in ``dtype``."""
+        """``(cos, sin)`` ``[..., r]`` for ``positions`` ``[...]`` in ``dtype``.
+
+        ``seq_len`` (dynamic NTK, LongRoPE) defaults to the module's ``seq_len``, else to
+        one past the largest of ``positions``.
+        """
         pos = as_positions(positions)
-        if pos.is_floating_point() or (pos.numel() and int(pos.min()) < 0):
-            return rope_cos_sin(pos, self.rotary_dim, self.base, self.layout, dtype=dtype)
+        if seq_len is not None:
+            check_int("seq_len", seq_len, minimum=0)
+        elif self.seq_len is not None:
+            seq_len = self.seq_len
+        elif self._length_dependent:
+            seq_len = _one_past_max(pos)
+        key = self._frequency_key(seq_len)
+
+        def direct() -> tuple[torch.Tensor, torch.Tensor]:
+            return rope_cos_sin(
+                pos,
+                self.rotary_dim,
+                self.base,
+                self.layout,
+                dtype=dtype,
+                scaling=self.scaling,
+                seq_len=seq_len,
+                max_positions=self.max_positions,
+            )
+
+        if key is None or pos.is_floating_point() or (pos.numel() and int(pos.min()) < 0):
+            return direct()
         needed = int(pos.max()) + 1 if pos.numel() else 0
-        if needed > max(self.max_cached, self.cached_positions):
+        cached = self.cached_positions if key == self._cache_key else 0
+        if needed > max(self.max_cached, cached):
             # far positions (e.g. 2**24): compute them directly instead of a huge cache
-            return rope_cos_sin(pos, self.rotary_dim, self.base, self.layout, dtype=dtype)
-        self._grow(needed, pos.device)
-        key = (dtype, pos.device)
-        if key not in self._cast:
-            self._cast[key] = (self._cos64.to(dtype), self._sin64.to(dtype))
-        cos, sin = self._cast[key]
+            return direct()
+        self._grow(needed, pos.device, key, seq_len)
+        dkey = (dtype, pos.device)
+        if dkey not in self._cast:
+            self._cast[dkey] = (self._cos64.to(dtype), self._sin64.to(dtype))
+        cos, sin = self._cast[dkey]
         return cos[pos], sin[pos]  # [..., r]
 
     def forward(
@@ -365,9 +920,16 @@ class RotaryEmbedding(nn.Module):
             k_positions = positions
         k_positions = as_positions(k_positions).to(k.device)
         check_seq_positions("k_positions", k_positions, k.shape[-2])
-        cos_q, sin_q = self.cos_sin(positions, q.dtype)  # [q, r]
+        seq_len = None  # one length for q and k: their angles must use the same frequencies
+        if self._length_dependent and self.seq_len is None:
+            seq_len = _one_past_max(positions)
+            if k_positions is not positions:
+                seq_len = max(seq_len, _one_past_max(k_positions))
+        cos_q, sin_q = self.cos_sin(positions, q.dtype, seq_len=seq_len)  # [q, r]
         cos_k, sin_k = (
-            (cos_q, sin_q) if k_positions is positions else self.cos_sin(k_positions, k.dtype)
+            (cos_q, sin_q)
+            if k_positions is positions
+            else self.cos_sin(k_positions, k.dtype, seq_len=seq_len)
         )
         return (
             apply_rope(q, cos_q, sin_q, self.layout),
@@ -375,17 +937,25 @@ class RotaryEmbedding(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return (
+        text = (
             f"head_dim={self.head_dim}, rotary_dim={self.rotary_dim}, base={self.base}, "
             f"layout={self.layout!r}"
         )
+        if self.scaling is not None:
+            text += f", scaling={self.scaling!r}"
+            if self.seq_len is not None:
+                text += f", seq_len={self.seq_len}"
+            if self.max_positions is not None:
+                text += f", max_positions={self.max_positions}"
+        return text
 
 
 class Rotary(nn.Module):
     """The RoPE scheme for :class:`posemb.MultiHeadAttention` (``rotate`` hook).
 
     Su et al. (2021). Book chapter: "Rotary positions". Arguments as in
-    :class:`RotaryEmbedding`.
+    :class:`RotaryEmbedding` (``scaling``, ``seq_len``, ``max_positions`` for context
+    extension; the length a call sees is one past its largest query or key position).
     """
 
     def __init__(
@@ -394,9 +964,21 @@ class Rotary(nn.Module):
         base: float = 10000.0,
         rotary_dim: int | None = None,
         layout: str = "half",
+        *,
+        scaling: Mapping | None = None,
+        seq_len: int | None = None,
+        max_positions: int | None = None,
     ) -> None:
         super().__init__()
-        self.rope = RotaryEmbedding(head_dim, base, rotary_dim, layout)
+        self.rope = RotaryEmbedding(
+            head_dim,
+            base,
+            rotary_dim,
+            layout,
+            scaling=scaling,
+            seq_len=seq_len,
+            max_positions=max_positions,
+        )
 
     def rotate(
         self,
