@@ -1,6 +1,7 @@
 # Two commands for a fresh machine with Python 3.11 and make:
 #   make book   create .venv, install pinned requirements, build the site into _build/html
-#   make test   unit tests, nbval on every notebook, twin sync, strict book build, browser check
+#   make test   unit tests, nbval on every notebook, twin sync, strict book build, browser check,
+#               lint
 # Other targets: notebooks (re-execute every notebook and sync its twin), serve, lint
 # (ruff and actionlint), clean.
 
@@ -36,6 +37,7 @@ test: $(STAMP)
 	$(MAKE) twins
 	$(MAKE) build-strict
 	$(MAKE) browser
+	$(MAKE) lint
 	@echo "make test: all checks passed"
 
 unit: $(STAMP)
@@ -46,9 +48,10 @@ unit: $(STAMP)
 # The comparison runs on a CPU path different from the one that wrote the outputs
 # (`make notebooks` runs natively, usually AVX2 or AVX-512 with several threads): ATen's
 # portable `default` kernels and one thread per notebook. A printed digit that depends on
-# the CPU's vector width or on the threads' summation order then fails here, on the
-# machine that wrote it, and not later on a reader's. Override to compare natively:
-# `make nbval NBVAL_ENV=`.
+# ATen's vector width or on the threads' summation order then fails here, on the machine
+# that wrote it, rather than on a reader's. (It cannot catch everything: BLAS libraries,
+# other architectures and other torch versions vary in further ways, hence the rule in
+# the README to print claims, not noise.) To compare natively: `make nbval NBVAL_ENV=`.
 NBVAL_ENV ?= ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1
 nbval: $(STAMP)
 	$(NBVAL_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \

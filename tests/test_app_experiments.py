@@ -194,6 +194,7 @@ BAD_INPUT = {
     "seed-negative": (lambda t: ["classification", "--seeds", "0", "-1"], "--seeds", None),
     "seed-duplicate": (lambda t: ["classification", "--seeds", "1", "0", "1"], "--seeds", None),
     "merge-missing-file": (lambda t: ["--merge", str(t / "nowhere.json")], "nowhere.json", None),
+    "merge-overlapping-seeds": (lambda t: ["--merge", _part(t), _part(t)], "repeats seed", None),
     "merge-not-json": (
         lambda t: ["--merge", _part(t), _write(t / "broken.json", "{not json")],
         "broken.json",
@@ -355,9 +356,16 @@ def test_run_functions_leave_the_callers_torch_state(run, caller_state, state_du
     assert [s["deterministic"] for s in state_during_training] == [True]
 
 
-def test_state_is_restored_when_a_run_fails(caller_state):
-    with pytest.raises(ValueError, match="task must be"):
-        experiments.run_qa("rope", 0, task="nonsense")
+def test_state_is_restored_when_a_run_fails(caller_state, monkeypatch):
+    def failing_train(*args, **kwargs):
+        # By now the run has seeded itself, which turns determinism on globally.
+        assert torch.are_deterministic_algorithms_enabled()
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(experiments, "train", failing_train)
+    with pytest.raises(RuntimeError, match="training failed"):
+        experiments.run_qa("rope", 0, task="position")
+    assert _torch_state() == caller_state
     with pytest.raises(RuntimeError, match="boom"), training.preserve_torch_state(threads=1):
         training.seed_everything(0)
         raise RuntimeError("boom")

@@ -8,7 +8,10 @@ nbval, with the same comparison of every printed output as ``make nbval``.
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -61,6 +64,46 @@ def test_wheel_carries_data_and_declares_dependencies(wheel):
     requires = " ".join(meta.get_all("Requires-Dist") or [])
     for dep in ("torch", "tqdm", "jsonschema", "matplotlib", "transformers", "gguf"):
         assert dep in requires, f"{dep} is not declared in pyproject.toml"
+
+
+def _third_party_imports() -> set[str]:
+    """Top-level modules outside the standard library that posemb's sources import."""
+    found = set()
+    for path in (ROOT / "posemb").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"posemb"}
+
+
+def test_every_module_posemb_imports_is_a_declared_dependency(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        (meta_name,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        meta = Parser().parsestr(zf.read(meta_name).decode())
+    base = {
+        re.split(r"[ <>=!~;\[]", r, maxsplit=1)[0].lower()
+        for r in meta.get_all("Requires-Dist") or []
+        if "extra ==" not in r
+    }
+    providers = importlib.metadata.packages_distributions()
+    imported = _third_party_imports()
+    assert "torch" in imported and "tqdm" in imported
+    for module in imported:
+        dists = {d.lower() for d in providers.get(module, [module])}
+        assert dists & base, f"posemb imports {module!r}, but pyproject.toml does not declare it"
+
+
+def test_binder_pins_agree_with_requirements():
+    def pins(path):
+        lines = (ROOT / path).read_text().splitlines()
+        return dict(line.split("==") for line in lines if "==" in line and not line.startswith("#"))
+
+    binder, pinned = pins("binder/requirements.txt"), pins("requirements.txt")
+    assert {"torch", "transformers", "matplotlib", "gguf"} <= set(binder)
+    for name, version in binder.items():
+        assert pinned.get(name) == version, f"binder pins {name}=={version}, requirements.txt not"
 
 
 def test_notebooks_run_from_the_installed_wheel(wheel, tmp_path):
