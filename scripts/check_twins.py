@@ -33,6 +33,15 @@ def twin_text(nb: nbformat.NotebookNode) -> str:
     return jupytext.writes(nb, fmt=TWIN_FORMAT)
 
 
+def write_twin(notebook: Path) -> Path:
+    """Write ``notebook``'s twin from the notebook as stored (nbformat sorts metadata keys),
+    so that it is byte for byte what :func:`problems` expects."""
+    twin = twin_path(notebook)
+    twin.parent.mkdir(parents=True, exist_ok=True)
+    twin.write_text(twin_text(nbformat.read(notebook, as_version=4)), encoding="utf-8")
+    return twin
+
+
 def problems(notebook: Path) -> list[str]:
     """Why ``notebook``'s twin is out of sync; empty if it is in sync."""
     twin = twin_path(notebook)

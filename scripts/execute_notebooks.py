@@ -22,7 +22,7 @@ import nbformat
 from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_twins import twin_path, twin_text  # noqa: E402
+from check_twins import twin_path, write_twin  # noqa: E402
 
 
 def execute(path: Path, from_twin: bool = False) -> None:
@@ -41,11 +41,7 @@ def execute(path: Path, from_twin: bool = False) -> None:
     # Strip per-run metadata so that re-running gives no spurious diff.
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)
-    # The twin is written from the notebook as stored (nbformat sorts metadata keys), so
-    # that it is byte for byte what check_twins.py expects.
-    twin = twin_path(path)
-    twin.parent.mkdir(parents=True, exist_ok=True)
-    twin.write_text(twin_text(nbformat.read(path, as_version=4)), encoding="utf-8")
+    write_twin(path)
 
 
 def main(argv: list[str]) -> int:

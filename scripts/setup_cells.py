@@ -24,7 +24,7 @@ import nbformat
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_twins import twin_path, twin_text  # noqa: E402
+from check_twins import write_twin  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TAG = "remove-cell"
@@ -140,6 +140,10 @@ def problems(notebook: Path) -> list[str]:
 
 
 def write(notebook: Path) -> None:
+    """Insert or replace ``notebook``'s setup cell; leave an up-to-date one (and its
+    execution count) alone, so that running this twice changes nothing."""
+    if not problems(notebook):
+        return
     nb = nbformat.read(notebook, as_version=4)
     cell = expected_cell(notebook)
     if nb.cells and is_setup(nb.cells[0]):
@@ -147,9 +151,7 @@ def write(notebook: Path) -> None:
     else:
         nb.cells.insert(0, cell)
     nbformat.write(nb, notebook)
-    twin = twin_path(notebook)
-    twin.parent.mkdir(parents=True, exist_ok=True)
-    twin.write_text(twin_text(nbformat.read(notebook, as_version=4)), encoding="utf-8")
+    write_twin(notebook)
 
 
 def main(argv: list[str]) -> int:
@@ -168,7 +170,7 @@ def main(argv: list[str]) -> int:
         return 0
     for name in names:
         write(Path(name))
-    print(f"setup cells written in {len(names)} notebook(s)")
+    print(f"setup cells: {len(names)} notebook(s) up to date with _config.yml")
     return 0
 
 
