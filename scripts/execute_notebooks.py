@@ -28,6 +28,13 @@ from check_twins import twin_path, write_twin  # noqa: E402
 def execute(path: Path, from_twin: bool = False) -> None:
     if from_twin:
         nb = jupytext.read(twin_path(path))
+        if path.exists():
+            # jupytext gives every cell a new random id; keep the stored notebook's ids
+            # where the cells still line up, so an edit of one cell is a one-cell diff.
+            old = nbformat.read(path, as_version=4)
+            for new_cell, old_cell in zip(nb.cells, old.cells, strict=False):
+                if new_cell.cell_type == old_cell.cell_type and "id" in old_cell:
+                    new_cell["id"] = old_cell["id"]
     else:
         nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
