@@ -75,6 +75,14 @@ def _cfg(vocab_size: int, scheme: str, max_len: int, **kw) -> ModelConfig:
     return ModelConfig(vocab_size=vocab_size, scheme=scheme, max_len=max_len, **kw)
 
 
+def _with_boundary(x: torch.Tensor, token: int | None) -> torch.Tensor:
+    """``x`` ``[b, n]`` with a boundary token (like BERT's ``[CLS]``) prepended at position 0;
+    ``x`` itself when ``token`` is None."""
+    if token is None:
+        return x
+    return torch.cat([torch.full((x.shape[0], 1), token, dtype=x.dtype), x], dim=1)  # [b, n+1]
+
+
 # --------------------------------------------------------------------------- runs
 
 
@@ -89,23 +97,28 @@ def run_classification(
     device: str = "cpu",
     progress: bool = False,
     model_kw: dict | None = None,
+    boundary: bool = False,
 ) -> dict:
     """Encoder + mean pooling on :func:`posemb.tasks.order_classification`.
 
     ``model_kw`` overrides :class:`posemb.model.ModelConfig` fields (every ``run_*`` takes
-    it). Returns ``{"metrics": {"accuracy"}, "final_loss", "seconds", "parameters",
-    "history"}``.
+    it). With ``boundary`` every input starts with an extra token (like BERT's ``[CLS]``),
+    which breaks the mirror symmetry of distance-only biases. Returns ``{"metrics":
+    {"accuracy"}, "final_loss", "seconds", "parameters", "history"}``.
     """
     train_cfg = train_cfg or TrainConfig(steps=300)
     vocab = tasks.ClassificationVocab()
+    cls = vocab.size if boundary else None
     seed_everything(seed)
     model = Encoder(
-        _cfg(vocab.size, scheme, length, num_classes=2, **(model_kw or {})), pool="mean"
+        _cfg(vocab.size + boundary, scheme, length + boundary, num_classes=2, **(model_kw or {})),
+        pool="mean",
     )
     g = make_generator(1000 + seed)
 
     def batch_fn(step):
-        return tasks.order_classification(train_cfg.batch_size, length, g, vocab)
+        x, y = tasks.order_classification(train_cfg.batch_size, length, g, vocab)
+        return _with_boundary(x, cls), y
 
     def loss_fn(m, batch):
         x, y = batch
@@ -122,7 +135,7 @@ def run_classification(
     )
     x, y = tasks.order_classification(num_eval, length, make_generator(EVAL_SEED), vocab)
     with torch.no_grad():
-        acc = accuracy(model(x.to(device)).cpu(), y)
+        acc = accuracy(model(_with_boundary(x, cls).to(device)).cpu(), y)
     return _record({"accuracy": acc}, hist, model)
 
 
@@ -137,20 +150,26 @@ def run_translation(
     device: str = "cpu",
     progress: bool = False,
     model_kw: dict | None = None,
+    boundary: bool = False,
 ) -> dict:
     """Encoder-decoder on :func:`posemb.tasks.reversal`, scored by greedy decoding.
 
     Metrics: ``token_accuracy`` (fraction of target words right) and ``exact_match``
-    (fraction of sentences entirely right).
+    (fraction of sentences entirely right). With ``boundary`` every source sentence starts
+    with an extra token (like BERT's ``[CLS]``); the target is unchanged.
     """
     train_cfg = train_cfg or TrainConfig(steps=400)
     vocab = tasks.ReversalVocab()
+    cls = vocab.size if boundary else None
     seed_everything(seed)
-    model = EncoderDecoder(_cfg(vocab.size, scheme, length, **(model_kw or {})))
+    model = EncoderDecoder(
+        _cfg(vocab.size + boundary, scheme, length + boundary, **(model_kw or {}))
+    )
     g = make_generator(2000 + seed)
 
     def batch_fn(step):
-        return tasks.reversal(train_cfg.batch_size, length, g, vocab)
+        src, tgt_in, tgt = tasks.reversal(train_cfg.batch_size, length, g, vocab)
+        return _with_boundary(src, cls), tgt_in, tgt
 
     def loss_fn(m, batch):
         src, tgt_in, tgt = batch
@@ -167,7 +186,7 @@ def run_translation(
         desc=f"translation/{scheme}/{seed}",
     )
     src, _, tgt = tasks.reversal(num_eval, length, make_generator(EVAL_SEED), vocab)
-    pred = model.generate(src.to(device), vocab.BOS, length).cpu()  # [b, n]
+    pred = model.generate(_with_boundary(src, cls).to(device), vocab.BOS, length).cpu()  # [b, n]
     metrics = {
         "token_accuracy": (pred == tgt).float().mean().item(),
         "exact_match": sequence_accuracy(pred, tgt),

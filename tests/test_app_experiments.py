@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from posemb import experiments, training
+from posemb.model import ModelConfig
 from posemb.training import TrainConfig
 
 PROG_ERROR = "python -m posemb.experiments: error: "
@@ -377,3 +378,17 @@ def test_run_experiment_refuses_bad_threads_and_repeated_seeds():
         experiments.run_experiment("classification", threads=0)
     with pytest.raises(ValueError, match="distinct"):
         experiments.run_experiment("classification", seeds=(0, 0))
+
+
+def test_boundary_token_is_prepended_and_adds_one_embedding_row():
+    x = torch.tensor([[3, 4, 5], [6, 7, 8]])
+    assert torch.equal(experiments._with_boundary(x, 16)[:, 0], torch.tensor([16, 16]))
+    assert torch.equal(experiments._with_boundary(x, 16)[:, 1:], x)
+    assert experiments._with_boundary(x, None) is x
+    cfg = TrainConfig(steps=3, warmup=1)
+    plain = experiments.run_classification("alibi", 0, train_cfg=cfg, num_eval=20)
+    with_cls = experiments.run_classification("alibi", 0, train_cfg=cfg, num_eval=20, boundary=True)
+    # one more row in the token table; the learned position table (if any) gets one more too
+    assert with_cls["parameters"] - plain["parameters"] == ModelConfig(vocab_size=1).dim
+    tr = experiments.run_translation("alibi", 0, train_cfg=cfg, num_eval=20, boundary=True)
+    assert 0 <= tr["metrics"]["token_accuracy"] <= 1
