@@ -142,7 +142,9 @@ class LearnedPositionalEmbedding(nn.Module):
     Args:
         num_positions: table size (largest usable position is ``num_positions - 1``).
         dim: embedding width.
-        init_std: standard deviation of the normal initialisation (0.02 as in BERT/GPT-2).
+        init_std: standard deviation of the normal initialisation (0.02: BERT's
+            initializer range and Hugging Face's default; OpenAI's GPT-2 code draws its
+            position table with 0.01).
     """
 
     def __init__(self, num_positions: int, dim: int, init_std: float = 0.02) -> None:
