@@ -1,15 +1,21 @@
 """posemb: positional embeddings for transformers, organised by where position enters.
 
-1. added to the input (:mod:`posemb.absolute`);
-2. rotating queries and keys (:mod:`posemb.rotary`);
-3. biasing attention logits (:mod:`posemb.relative`, :mod:`posemb.bias`,
-   :mod:`posemb.contextual`).
+Every scheme is a :class:`posemb.PositionScheme` that declares its ``kind``:
 
-:class:`posemb.attention.MultiHeadAttention` accepts any scheme. The companion library of the
-book on positional embeddings; every chapter imports it.
+1. ``"embed"``: added to the input (:mod:`posemb.absolute`);
+2. ``"rotate"``: rotating queries and keys (:mod:`posemb.rotary`);
+3. ``"bias"`` and ``"content_bias"``: biasing attention logits (:mod:`posemb.relative`,
+   :mod:`posemb.bias`, :mod:`posemb.contextual`);
+
+and ``"none"`` (:class:`posemb.NoPE`). :func:`posemb.scheme` builds any of them by name;
+:class:`posemb.MultiHeadAttention` accepts any of the attention kinds, with a key/value
+cache and grouped-query attention.
+
+``import posemb`` loads only the schemes and attention. The book's laboratory (small
+models, tasks, training, the experiments behind the Applications chapters) is the
+subpackage :mod:`posemb.lab`, imported on its own. Nothing here changes global state.
 """
 
-from . import model, tasks, training  # the applications chapters use these submodules by name
 from .absolute import (
     LearnedPositionalEmbedding,
     SinusoidalPositionalEmbedding,
@@ -18,19 +24,35 @@ from .absolute import (
     sinusoidal_table,
 )
 from .attention import (
-    BiasHook,
-    EmbedHook,
+    SCHEME_KINDS,
+    KVCache,
     MultiHeadAttention,
     NoPE,
     PositionScheme,
-    RotateHook,
     attention,
     causal_mask,
 )
-from .bias import ALiBi, FireBias, KerpleBias, alibi_bias, alibi_slopes, kerple_bias
+from .bias import (
+    ALiBi,
+    FireBias,
+    KerpleBias,
+    alibi_bias,
+    alibi_slopes,
+    fire_bias,
+    fire_distance,
+    kerple_bias,
+    linear_bias,
+)
 from .contextual import CoPE, cope_bias, cope_positions
-from .model import SCHEMES, DecoderLM, Encoder, EncoderDecoder, ModelConfig, make_scheme
-from .relative import ShawRelativeKeys, T5RelativeBias, relative_positions, t5_bucket
+from .registry import SCHEME_NAMES, scheme
+from .relative import (
+    ShawRelativeKeys,
+    T5RelativeBias,
+    relative_positions,
+    shaw_bias,
+    t5_bias,
+    t5_bucket,
+)
 from .rotary import (
     ROPE_TYPES,
     Rotary,
@@ -48,27 +70,28 @@ from .rotary import (
     xpos_scale,
     xpos_zeta,
 )
-from .training import TrainConfig, seed_everything, train
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "__version__",
+    # the interface and the registry
+    "SCHEME_KINDS",
+    "PositionScheme",
+    "SCHEME_NAMES",
+    "scheme",
+    # attention
+    "NoPE",
+    "KVCache",
+    "attention",
+    "causal_mask",
+    "MultiHeadAttention",
     # absolute
     "inverse_frequencies",
     "sinusoidal_embedding",
     "sinusoidal_table",
     "SinusoidalPositionalEmbedding",
     "LearnedPositionalEmbedding",
-    # attention
-    "PositionScheme",
-    "RotateHook",
-    "BiasHook",
-    "EmbedHook",
-    "NoPE",
-    "attention",
-    "causal_mask",
-    "MultiHeadAttention",
     # rotary
     "ROPE_TYPES",
     "rope_frequencies",
@@ -88,30 +111,22 @@ __all__ = [
     # relative
     "relative_positions",
     "t5_bucket",
+    "t5_bias",
     "T5RelativeBias",
+    "shaw_bias",
     "ShawRelativeKeys",
     # bias
     "alibi_slopes",
     "alibi_bias",
+    "linear_bias",
     "ALiBi",
     "kerple_bias",
     "KerpleBias",
+    "fire_distance",
+    "fire_bias",
     "FireBias",
     # contextual
     "cope_positions",
     "cope_bias",
     "CoPE",
-    # small transformers for the applications chapters
-    "SCHEMES",
-    "ModelConfig",
-    "make_scheme",
-    "Encoder",
-    "DecoderLM",
-    "EncoderDecoder",
-    "TrainConfig",
-    "seed_everything",
-    "train",
-    "model",
-    "tasks",
-    "training",
 ]

@@ -20,7 +20,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import as_positions, check_even, check_int, check_positive_float
+from ._checks import (
+    as_positions,
+    check_even,
+    check_float_dtype,
+    check_int,
+    check_positive_float,
+)
+from .attention import PositionScheme
 
 __all__ = [
     "inverse_frequencies",
@@ -72,6 +79,7 @@ def sinusoidal_embedding(
         ``[..., dim]`` tensor of ``dtype`` on the device of ``positions``.
     """
     check_even("dim", dim)
+    check_float_dtype("dtype", dtype)
     pos = as_positions(positions)
     inv_freq = inverse_frequencies(dim, base, device=pos.device)  # [dim/2]
     angles = pos.to(torch.float64)[..., None] * inv_freq  # [..., dim/2]
@@ -97,47 +105,47 @@ def sinusoidal_table(
     """
     check_int("num_positions", num_positions, minimum=0)
     check_even("dim", dim)
+    check_float_dtype("dtype", dtype)
     positions = torch.arange(num_positions, dtype=torch.int64, device=device)  # [n]
     return sinusoidal_embedding(positions, dim, base, dtype=dtype)  # [n, dim]
 
 
-class SinusoidalPositionalEmbedding(nn.Module):
+class SinusoidalPositionalEmbedding(PositionScheme):
     """Fixed sinusoidal positions (Vaswani et al. 2017) as a module with nothing to train.
 
-    A scheme with only the ``embed`` hook: a model adds ``embed(positions)`` to its token
-    embeddings; attention does not use it. Book chapter: "Absolute positions".
+    A scheme of kind ``"embed"``: a model adds ``embed_positions(positions)`` (or
+    ``module(positions)``) to its token embeddings; attention does not use it. Book
+    chapter: "Absolute positions".
 
     Args:
         dim: embedding width (even).
         base: frequency base.
     """
 
+    kind = "embed"
+
     def __init__(self, dim: int, base: float = 10000.0) -> None:
         super().__init__()
         self.dim = check_even("dim", dim)
         self.base = check_positive_float("base", base)
 
-    def forward(
+    def embed_positions(
         self, positions: torch.Tensor | int | list[int], *, dtype: torch.dtype = torch.float32
     ) -> torch.Tensor:
         """Return ``[..., dim]`` vectors for ``positions`` of shape ``[...]``."""
         return sinusoidal_embedding(positions, self.dim, self.base, dtype=dtype)
 
-    def embed(self, positions: torch.Tensor | int | list[int]) -> torch.Tensor:
-        """The ``embed`` hook: same as calling the module."""
-        return self(positions)
-
     def extra_repr(self) -> str:
         return f"dim={self.dim}, base={self.base}"
 
 
-class LearnedPositionalEmbedding(nn.Module):
+class LearnedPositionalEmbedding(PositionScheme):
     """A trainable table with one vector per position (BERT, GPT-2).
 
     Gehring et al. (2017) "Convolutional Sequence to Sequence Learning" and Devlin et al.
     (2019, BERT) learn a ``[num_positions, dim]`` table. It cannot represent a position
     past its last row; asking for one raises :class:`IndexError` instead of wrapping or
-    clamping. Book chapter: "Absolute positions".
+    clamping. A scheme of kind ``"embed"``. Book chapter: "Absolute positions".
 
     Args:
         num_positions: table size (largest usable position is ``num_positions - 1``).
@@ -147,6 +155,8 @@ class LearnedPositionalEmbedding(nn.Module):
             position table with 0.01).
     """
 
+    kind = "embed"
+
     def __init__(self, num_positions: int, dim: int, init_std: float = 0.02) -> None:
         super().__init__()
         self.num_positions = check_int("num_positions", num_positions, minimum=1)
@@ -154,10 +164,14 @@ class LearnedPositionalEmbedding(nn.Module):
         self.weight = nn.Parameter(torch.empty(num_positions, dim))  # [n_max, dim]
         nn.init.normal_(self.weight, std=check_positive_float("init_std", init_std))
 
-    def forward(self, positions: torch.Tensor | int | list[int]) -> torch.Tensor:
-        """Return rows ``weight[positions]``: ``[..., dim]`` for integer ``positions`` ``[...]``."""
+    def embed_positions(self, positions: torch.Tensor | int | list[int]) -> torch.Tensor:
+        """Return rows ``weight[positions]``: ``[..., dim]`` for integer ``positions`` ``[...]``.
+
+        The range check reads the positions (a host synchronisation), eagerly only; under
+        ``torch.compile`` an out-of-range index fails inside the lookup instead.
+        """
         pos = as_positions(positions, integer=True)
-        if pos.numel() > 0:
+        if pos.numel() > 0 and not torch.compiler.is_compiling():
             lo, hi = int(pos.min()), int(pos.max())
             if lo < 0 or hi >= self.num_positions:
                 bad = lo if lo < 0 else hi
@@ -166,10 +180,6 @@ class LearnedPositionalEmbedding(nn.Module):
                     f"of num_positions={self.num_positions}, got position {bad}"
                 )
         return self.weight[pos.to(self.weight.device)]  # [..., dim]
-
-    def embed(self, positions: torch.Tensor | int | list[int]) -> torch.Tensor:
-        """The ``embed`` hook: same as calling the module."""
-        return self(positions)
 
     def extra_repr(self) -> str:
         return f"num_positions={self.num_positions}, dim={self.dim}"

@@ -1,26 +1,44 @@
-"""Multi-head attention that accepts any positional scheme through three optional hooks.
+"""Multi-head attention that accepts any positional scheme, and the scheme interface.
 
-Where position enters, and the hook a scheme provides for it:
+Where position enters is the *kind* a scheme declares, and each kind has one entry point,
+which is also the scheme's ``forward``:
 
-1. added to the input:   ``embed(positions) -> [..., dim]`` (used by a model at its input,
-   never by attention; sinusoidal and learned tables);
-2. rotating q and k:     ``rotate(q, k, q_positions, k_positions) -> (q, k)`` (RoPE, xPos);
-3. biasing the logits:   ``bias(q, k, q_positions, k_positions) -> [h, q, k]`` added to the
-   scaled scores ``q.k / sqrt(d)`` (T5, ALiBi, KERPLE, FIRE). Content-dependent schemes
-   (Shaw, CoPE) may return ``[b, h, q, k]``.
+========================  =======================================================  =========
+kind                      entry point                                              examples
+========================  =======================================================  =========
+``"embed"``               ``embed_positions(positions) -> [..., dim]``, added to    sinusoidal,
+                          the token embeddings by a model (never by attention)      learned
+``"rotate"``              ``rotate_qk(q, k, q_positions, k_positions) -> (q, k)``   RoPE, xPos
+``"bias"``                ``position_bias(q_positions, k_positions)`` ->            T5, ALiBi,
+                          ``[h, q, k]`` (``[b, h, q, k]`` for per-sequence          KERPLE, FIRE
+                          positions), added to the scaled logits
+``"content_bias"``        ``content_bias(q, k, q_positions, k_positions)`` ->      Shaw, CoPE
+                          ``[b, h, q, k]``, a logit term that reads ``q`` (and ``k``)
+``"none"``                none: attention sees no positions                         NoPE
+========================  =======================================================  =========
 
-A scheme with none of the hooks (or ``scheme=None``) is NoPE: attention sees no positions,
-only the causal mask can break the symmetry (Kazemnejad et al. 2023, "The Impact of
-Positional Encoding on Length Generalization in Transformers"). Book chapter: "NoPE and CoPE".
+A scheme is a :class:`PositionScheme` subclass that sets ``kind`` and defines that kind's
+entry point; a class that declares a kind without its entry point fails when it is
+defined. :class:`MultiHeadAttention` accepts only such objects (or ``None``, NoPE) and says
+so otherwise: a string, a function or an arbitrary module with a ``bias`` attribute (every
+``nn.Linear`` has one) would otherwise run silently as NoPE. Schemes by name come from the
+registry, :func:`posemb.scheme`.
 
-Notation: ``b`` batch, ``h`` heads, ``n`` sequence length, ``q``/``k`` query/key lengths,
-``d`` head dim, ``dim`` model width.
+Positions are ``[n]`` (shared by the batch) or ``[b, n]`` (one row per sequence, e.g. left
+padding or packed sequences); integer, or real for interpolated positions, and finite.
+
+NoPE: only the causal mask can break the symmetry (Kazemnejad et al. 2023, "The Impact of
+Positional Encoding on Length Generalization in Transformers"). Book chapter: "NoPE and
+CoPE".
+
+Notation: ``b`` batch, ``h`` heads (``h_kv`` key/value heads), ``n`` sequence length,
+``q``/``k`` query/key lengths, ``d`` head dim, ``dim`` model width.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Protocol, runtime_checkable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -29,64 +47,139 @@ from torch import nn
 from ._checks import as_positions, check_int, check_qk, check_seq_positions
 
 __all__ = [
+    "SCHEME_KINDS",
     "PositionScheme",
-    "RotateHook",
-    "BiasHook",
-    "EmbedHook",
     "NoPE",
+    "KVCache",
     "attention",
     "causal_mask",
     "MultiHeadAttention",
 ]
 
-
-@runtime_checkable
-class RotateHook(Protocol):
-    """A scheme that rotates queries and keys by their positions."""
-
-    def rotate(
-        self,
-        q: torch.Tensor,  # [b, h, q, d]
-        k: torch.Tensor,  # [b, h, k, d]
-        q_positions: torch.Tensor,  # [q]
-        k_positions: torch.Tensor,  # [k]
-    ) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-@runtime_checkable
-class BiasHook(Protocol):
-    """A scheme that adds ``[h, q, k]`` (or ``[b, h, q, k]``) to the scaled attention logits."""
-
-    def bias(
-        self,
-        q: torch.Tensor,  # [b, h, q, d]
-        k: torch.Tensor,  # [b, h, k, d]
-        q_positions: torch.Tensor,  # [q]
-        k_positions: torch.Tensor,  # [k]
-    ) -> torch.Tensor: ...
-
-
-@runtime_checkable
-class EmbedHook(Protocol):
-    """A scheme that gives a vector per position, added to the token embeddings."""
-
-    def embed(self, positions: torch.Tensor) -> torch.Tensor: ...
+#: The kinds of scheme, by where position enters.
+SCHEME_KINDS = ("none", "embed", "rotate", "bias", "content_bias")
+#: The entry point each kind must define (``"none"`` has none).
+ENTRY_POINTS = {
+    "embed": "embed_positions",
+    "rotate": "rotate_qk",
+    "bias": "position_bias",
+    "content_bias": "content_bias",
+}
+_ATTENTION_KINDS = ("none", "rotate", "bias", "content_bias")
 
 
 class PositionScheme(nn.Module):
-    """Optional base class for schemes. Subclasses define any of ``rotate``, ``bias``,
-    ``embed``; :class:`MultiHeadAttention` calls ``rotate`` then ``bias`` when present.
+    """Base class of every positional scheme: declares where position enters.
 
-    Deriving from it is not required: any object with the hook methods works.
+    Subclasses set the class attribute ``kind`` (one of :data:`SCHEME_KINDS`) and define
+    the entry point of that kind (see the module docstring); ``forward`` calls it, so
+    ``scheme(...)`` is the entry point with forward hooks. Optional class attributes that
+    :class:`MultiHeadAttention` checks at construction: ``causal_only`` (the scheme is only
+    defined for causal attention), and the instance attributes ``num_heads`` (a bias per
+    head) and ``head_dim`` (the width the scheme acts on), when set.
     """
+
+    kind: ClassVar[str | None] = None
+    causal_only: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.kind
+        if kind is None:
+            return  # an abstract intermediate class
+        if kind not in SCHEME_KINDS:
+            raise TypeError(
+                f"{cls.__name__}.kind must be one of {SCHEME_KINDS}, got {kind!r}"
+            )
+        entry = ENTRY_POINTS.get(kind)
+        if entry is not None and not callable(getattr(cls, entry, None)):
+            raise TypeError(
+                f"{cls.__name__} declares kind {kind!r} and must define {entry}(...)"
+            )
+
+    def forward(self, *args: object, **kwargs: object) -> object:
+        """The entry point of this scheme's kind."""
+        entry = ENTRY_POINTS.get(self.kind)  # type: ignore[arg-type]
+        if entry is None:
+            raise TypeError(f"{type(self).__name__} (kind {self.kind!r}) has no entry point")
+        return getattr(self, entry)(*args, **kwargs)
+
+
+def check_scheme(scheme: object, *, kinds: tuple[str, ...] = SCHEME_KINDS) -> None:
+    """Raise ``TypeError`` unless ``scheme`` is a :class:`PositionScheme` of one of ``kinds``."""
+    if isinstance(scheme, PositionScheme) and scheme.kind in kinds:
+        return
+    if isinstance(scheme, PositionScheme):
+        what = f"a {type(scheme).__name__} of kind {scheme.kind!r}"
+    elif isinstance(scheme, str):
+        what = f"the string {scheme!r} (build it with posemb.scheme({scheme!r}, ...))"
+    else:
+        what = f"{type(scheme).__name__} {scheme!r}"[:120]
+    raise TypeError(
+        f"scheme must be None (NoPE) or a posemb.PositionScheme of kind {kinds}, got {what}. "
+        f"Schemes by name: posemb.scheme(name, ...) with a name from posemb.SCHEME_NAMES; "
+        "your own: subclass posemb.PositionScheme and set kind"
+    )
 
 
 class NoPE(PositionScheme):
-    """No positional encoding: no hooks at all. Book chapter: "NoPE and CoPE".
+    """No positional encoding (kind ``"none"``). Book chapter: "NoPE and CoPE".
 
     Without a causal mask attention is then permutation-equivariant: permuting the tokens
-    permutes the outputs the same way (Kazemnejad et al. 2023).
+    permutes the outputs the same way (Kazemnejad et al. 2023). ``forward(q, k, ...)``
+    returns ``q`` and ``k`` unchanged; :class:`MultiHeadAttention` does not call it.
     """
+
+    kind = "none"
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, *positions: object) -> tuple:
+        return q, k
+
+
+class KVCache:
+    """Keys and values of the tokens seen so far, for one attention layer (decoding).
+
+    Holds the keys after the scheme's rotation (RoPE and xPos rotate a key once, by its own
+    position, so cached keys never change), the values, and the keys' positions. Pass the
+    same object to :meth:`MultiHeadAttention.forward` at every step; it grows by the new
+    tokens. Shapes: ``k`` ``[b, h_kv, t, d]``, ``v`` ``[b, h_kv, t, dv]``, ``positions``
+    ``[t]`` or ``[b, t]``.
+    """
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+        self.positions: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        """How many tokens are cached (``t``)."""
+        return 0 if self.k is None else self.k.shape[2]
+
+    def append(
+        self, k: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Add the new tokens' ``k``, ``v``, ``positions``; return the whole cache."""
+        if self.k is None:
+            self.k, self.v, self.positions = k, v, positions
+        else:
+            if k.shape[0] != self.k.shape[0] or k.shape[1] != self.k.shape[1]:
+                raise ValueError(
+                    f"the cache holds keys [b, h_kv, t, d]={tuple(self.k.shape)}, the new keys "
+                    f"have shape {tuple(k.shape)}: batch and heads must agree"
+                )
+            old = self.positions
+            if old.dim() != positions.dim():  # mix of [t] and [b, n]: store per sequence
+                b = k.shape[0]
+                old = old.expand(b, -1) if old.dim() == 1 else old
+                positions = positions.expand(b, -1) if positions.dim() == 1 else positions
+            self.k = torch.cat((self.k, k), dim=2)
+            self.v = torch.cat((self.v, v), dim=2)
+            self.positions = torch.cat((old, positions), dim=-1)
+        return self.k, self.v, self.positions  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"KVCache(length={self.length})"
 
 
 def causal_mask(
@@ -182,39 +275,49 @@ def attention(
     return weights @ v, weights  # [b, h, q, dv], [b, h, q, k]
 
 
-def scheme_hooks(scheme: object) -> tuple[object | None, object | None]:
-    """Return the scheme's bound ``rotate`` and ``bias`` hooks (``None`` when absent)."""
-    if scheme is None:
-        return None, None
-    rotate = getattr(scheme, "rotate", None)
-    bias = getattr(scheme, "bias", None)
-    return (rotate if callable(rotate) else None), (bias if callable(bias) else None)
+def _repeat_kv(t: torch.Tensor, groups: int) -> torch.Tensor:
+    """``[b, h_kv, t, d]`` -> ``[b, h_kv * groups, t, d]``: each key/value head serves
+    ``groups`` consecutive query heads (grouped-query attention, Ainslie et al. 2023)."""
+    if groups == 1:
+        return t
+    b, hk, n, d = t.shape
+    return t[:, :, None].expand(b, hk, groups, n, d).reshape(b, hk * groups, n, d)
 
 
 class MultiHeadAttention(nn.Module):
     """Multi-head self-attention that takes any positional scheme.
 
-    ``scheme`` may provide ``rotate`` (applied to q and k after the projections) and/or
-    ``bias`` (added to the scaled logits). ``scheme=None`` is NoPE. A scheme with only
-    ``embed`` (sinusoidal, learned) is accepted and has no effect inside attention: it is
-    meant to be added to the input by the model. Book chapter: "NoPE and CoPE" (the
-    module itself), with each scheme in its own chapter.
+    The scheme's kind decides what happens (see the module docstring): ``"rotate"``
+    schemes turn q and k after the projections, ``"bias"`` and ``"content_bias"`` schemes
+    add to the scaled logits, ``"none"`` (or ``scheme=None``) is NoPE. ``"embed"`` schemes
+    belong at a model's input and are refused here, as is anything that is not a
+    :class:`PositionScheme`. A scheme's ``num_heads`` and ``head_dim``, when it has them,
+    must match; a ``causal_only`` scheme (CoPE) needs ``causal=True``. Book chapter:
+    "NoPE and CoPE" (the module itself), with each scheme in its own chapter.
 
     Args:
         dim: model width; must be divisible by ``num_heads``.
-        num_heads: number of heads ``h``.
-        scheme: positional scheme object, or ``None`` for NoPE.
-        causal: mask future tokens.
+        num_heads: number of query heads ``h``.
+        scheme: a :class:`PositionScheme`, or ``None`` for NoPE.
+        causal: mask future tokens (keys after the query; with a cache the queries are the
+            last keys).
         bias: use biases in the q/k/v/output projections.
+        num_kv_heads: key/value heads ``h_kv`` (grouped-query attention; default ``h``);
+            must divide ``h``. ``1`` is multi-query attention.
+        register_scheme: register ``scheme`` as a submodule (default). A model that shares
+            one scheme between layers registers it once itself and passes False.
     """
 
     def __init__(
         self,
         dim: int,
         num_heads: int,
-        scheme: object | None = None,
+        scheme: PositionScheme | None = None,
         causal: bool = False,
         bias: bool = True,
+        *,
+        num_kv_heads: int | None = None,
+        register_scheme: bool = True,
     ) -> None:
         super().__init__()
         check_int("dim", dim, minimum=1)
@@ -223,51 +326,104 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(
                 f"dim must be divisible by num_heads, got dim={dim}, num_heads={num_heads}"
             )
+        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        check_int("num_kv_heads", num_kv_heads, minimum=1)
+        if num_heads % num_kv_heads:
+            raise ValueError(
+                f"num_kv_heads must divide num_heads={num_heads}, got {num_kv_heads}"
+            )
+        if not isinstance(causal, bool):
+            raise TypeError(f"causal must be True or False, got {causal!r}")
         self.dim = dim
         self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
         self.head_dim = dim // num_heads
-        self.causal = bool(causal)
-        self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
+        self.causal = causal
+        if scheme is not None:
+            if isinstance(scheme, PositionScheme) and scheme.kind == "embed":
+                raise TypeError(
+                    f"scheme {type(scheme).__name__} has kind 'embed': it is added to the "
+                    "token embeddings at a model's input (x + scheme(positions)), not inside "
+                    f"attention, which takes kinds {_ATTENTION_KINDS}"
+                )
+            check_scheme(scheme, kinds=_ATTENTION_KINDS)
+            if scheme.causal_only and not causal:
+                raise ValueError(
+                    f"scheme {type(scheme).__name__} is only defined for causal attention "
+                    "(it counts over earlier keys; future keys would get a bias): "
+                    "use causal=True"
+                )
+            for name, want in (("num_heads", num_heads), ("head_dim", self.head_dim)):
+                have = getattr(scheme, name, None)
+                if have is not None and have != want:
+                    raise ValueError(
+                        f"scheme {type(scheme).__name__} has {name}={have}, but this "
+                        f"attention has {name}={want} (dim={dim}, num_heads={num_heads})"
+                    )
+        kv_dim = num_kv_heads * self.head_dim
+        self.qkv = nn.Linear(dim, dim + 2 * kv_dim, bias=bias)
         self.out = nn.Linear(dim, dim, bias=bias)
-        self.scheme = scheme  # registered as a submodule when it is an nn.Module
+        if register_scheme:
+            self.scheme = scheme
+        else:  # shared: the owner registers it once
+            object.__setattr__(self, "scheme", scheme)
 
     def forward(
         self,
         x: torch.Tensor,
         *,
         positions: torch.Tensor | None = None,
+        cache: KVCache | None = None,
         need_weights: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend over ``x`` ``[b, n, dim]``.
 
         Args:
-            x: ``[b, n, dim]`` input.
-            positions: ``[n]`` integer positions (default ``0 .. n-1``); shared by the batch.
-            need_weights: also return weights ``[b, h, n, n]``.
+            x: ``[b, n, dim]`` input (the new tokens when decoding with a cache).
+            positions: ``[n]`` or ``[b, n]`` positions of the tokens in ``x``; default
+                ``t .. t + n - 1`` with ``t`` the tokens already in ``cache`` (0 without).
+            cache: a :class:`KVCache` to read earlier keys and values from and to append
+                this call's to (decoding one or more tokens at a time).
+            need_weights: also return weights ``[b, h, n, t + n]``.
         """
         if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.dim:
             raise ValueError(
                 f"x must have shape [b, n, dim={self.dim}], "
                 f"got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
             )
+        if cache is not None and not isinstance(cache, KVCache):
+            raise TypeError(f"cache must be a posemb.KVCache or None, got {type(cache).__name__}")
         b, n, _ = x.shape
+        past = 0 if cache is None else cache.length
         if positions is None:
-            positions = torch.arange(n, device=x.device)  # [n]
+            positions = torch.arange(past, past + n, device=x.device)  # [n]
         else:
             positions = as_positions(positions).to(x.device)
-            check_seq_positions("positions", positions, n)
-        qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim)  # [b, n, 3, h, d]
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [b, h, n, d]
-        rotate, bias_hook = scheme_hooks(self.scheme)
-        if rotate is not None:
-            q, k = rotate(q, k, positions, positions)  # [b, h, n, d]
+            check_seq_positions("positions", positions, n, batch=b)
+        h, hk, d = self.num_heads, self.num_kv_heads, self.head_dim
+        q, k, v = self.qkv(x).split((h * d, hk * d, hk * d), dim=-1)
+        q = q.view(b, n, h, d).transpose(1, 2)  # [b, h, n, d]
+        k = k.view(b, n, hk, d).transpose(1, 2)  # [b, h_kv, n, d]
+        v = v.view(b, n, hk, d).transpose(1, 2)  # [b, h_kv, n, d]
+        kind = None if self.scheme is None else self.scheme.kind
+        if kind == "rotate":
+            q, k = self.scheme(q, k, positions, positions)  # each rotated by its own position
+        k_positions = positions
+        if cache is not None:
+            k, v, k_positions = cache.append(k, v, positions)  # [b, h_kv, t + n, d]
+        k, v = _repeat_kv(k, h // hk), _repeat_kv(v, h // hk)  # [b, h, t + n, d]
         pos_bias = None
-        if bias_hook is not None:
-            pos_bias = bias_hook(q, k, positions, positions)  # [h, n, n] or [b, h, n, n]
+        if kind == "bias":
+            pos_bias = self.scheme(positions, k_positions)  # [h, n, t+n] or [b, h, n, t+n]
+        elif kind == "content_bias":
+            pos_bias = self.scheme(q, k, positions, k_positions)  # [b, h, n, t + n]
         result = attention(q, k, v, bias=pos_bias, causal=self.causal, need_weights=need_weights)
         out, weights = result if need_weights else (result, None)
         out = self.out(out.transpose(1, 2).reshape(b, n, self.dim))  # [b, n, dim]
         return (out, weights) if need_weights else out
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, num_heads={self.num_heads}, causal={self.causal}"
+        text = f"dim={self.dim}, num_heads={self.num_heads}, causal={self.causal}"
+        if self.num_kv_heads != self.num_heads:
+            text += f", num_kv_heads={self.num_kv_heads}"
+        return text

@@ -4,7 +4,11 @@ Where position enters: (3) *biasing attention logits*, ``scores += bias[h, q, k]
 Explained in the book chapter "Linear biases".
 
 Notation: ``h`` heads, ``q``/``k`` query/key lengths. Query ``i`` sits at ``i + offset``,
-key ``j`` at ``j``; distances are ``|j - (i + offset)|``.
+key ``j`` at ``j``; distances are ``|j - (i + offset)|``. The modules are schemes of kind
+``"bias"``: ``position_bias(q_positions, k_positions)`` (also their ``forward``) gives
+``[h, q, k]`` for positions ``[q]``, ``[k]`` and ``[b, h, q, k]`` for per-sequence
+positions ``[b, q]``, ``[b, k]``; each is a thin wrapper around a function of the same
+name in lower case.
 
 * ALiBi (Press et al. 2022, "Train Short, Test Long: Attention with Linear Biases Enables
   Input Length Extrapolation"): ``-m_h |i - j|`` with fixed geometric slopes ``m_h``.
@@ -24,14 +28,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import as_positions, check_int, check_positive_float, check_qk, check_seq_positions
+from ._checks import (
+    check_int,
+    check_positive,
+    check_positive_float,
+    offsets,
+    pair_positions,
+)
+from .attention import PositionScheme
 
 __all__ = [
     "alibi_slopes",
     "alibi_bias",
+    "linear_bias",
     "ALiBi",
     "kerple_bias",
     "KerpleBias",
+    "fire_distance",
+    "fire_bias",
     "FireBias",
 ]
 
@@ -60,9 +74,30 @@ def alibi_slopes(num_heads: int) -> torch.Tensor:
     return torch.tensor(slopes, dtype=torch.float64).to(torch.float32)  # [h]
 
 
-def _distances(q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
-    qp, kp = as_positions(q_positions), as_positions(k_positions)
-    return (kp[None, :] - qp[:, None]).abs()  # [q, k]
+def _distances(q_positions, k_positions, device=None) -> torch.Tensor:
+    qp, kp = pair_positions(q_positions, k_positions, device=device)
+    return offsets(qp, kp).abs()  # [q, k] or [b, q, k]
+
+
+def linear_bias(
+    slopes: torch.Tensor, q_positions: torch.Tensor, k_positions: torch.Tensor
+) -> torch.Tensor:
+    """ALiBi's bias from positions: ``-slope_h * |j - i|`` (Press et al. 2022).
+
+    Args:
+        slopes: ``[h]`` (see :func:`alibi_slopes`).
+        q_positions: ``[q]`` or ``[b, q]``.
+        k_positions: ``[k]`` or ``[b, k]``.
+
+    Returns:
+        ``[h, q, k]``, or ``[b, h, q, k]`` for per-sequence positions, in ``slopes.dtype``.
+        Book chapter: "Linear biases".
+    """
+    if not isinstance(slopes, torch.Tensor) or slopes.dim() != 1:
+        raise ValueError(f"slopes must be a tensor [h], got {getattr(slopes, 'shape', slopes)}")
+    dist = _distances(q_positions, k_positions, slopes.device).to(slopes.dtype)  # [(b,) q, k]
+    # 0 - x rather than -x: the diagonal is +0.0, not -0.0 (which prints as "-0.0000").
+    return 0.0 - slopes[:, None, None] * dist.unsqueeze(-3)  # [(b,) h, q, k]
 
 
 def alibi_bias(num_heads: int, q_len: int, k_len: int, offset: int = 0) -> torch.Tensor:
@@ -76,37 +111,29 @@ def alibi_bias(num_heads: int, q_len: int, k_len: int, offset: int = 0) -> torch
     check_int("k_len", k_len)
     if isinstance(offset, bool) or not isinstance(offset, int):
         raise TypeError(f"offset must be an int, got {type(offset).__name__}")
-    dist = _distances(torch.arange(q_len) + offset, torch.arange(k_len)).double()  # [q, k]
-    # 0 - x rather than -x: the diagonal is +0.0, not -0.0 (which prints as "-0.0000").
-    return (0.0 - slopes[:, None, None] * dist).to(torch.float32)  # [h, q, k]
+    bias = linear_bias(slopes, torch.arange(q_len) + offset, torch.arange(k_len))  # [h, q, k]
+    return bias.to(torch.float32)
 
 
-class ALiBi(nn.Module):
-    """The ALiBi scheme (Press et al. 2022): a ``bias`` hook with fixed slopes in a buffer.
+class ALiBi(PositionScheme):
+    """The ALiBi scheme (Press et al. 2022), kind ``"bias"``, fixed slopes in a buffer.
 
     Book chapter: "Linear biases".
     """
+
+    kind = "bias"
 
     def __init__(self, num_heads: int) -> None:
         super().__init__()
         self.num_heads = check_int("num_heads", num_heads, minimum=1)
         self.register_buffer("slopes", alibi_slopes(num_heads))  # [h]
 
-    def bias_from_positions(self, q_positions, k_positions) -> torch.Tensor:
-        dist = _distances(q_positions, k_positions).to(self.slopes.device)  # [q, k]
-        return 0.0 - self.slopes[:, None, None] * dist  # [h, q, k], +0.0 on the diagonal
+    def position_bias(self, q_positions, k_positions) -> torch.Tensor:
+        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`linear_bias`."""
+        return linear_bias(self.slopes, q_positions, k_positions)
 
-    def bias(self, q, k, q_positions, k_positions):
-        """``[h, q, k]`` (no batch dim) for ``q`` ``[b, h, q, d]`` and ``k`` ``[b, h, k, d]``."""
-        check_qk(q, k)
-        if q.shape[1] != self.num_heads:
-            raise ValueError(f"q must have num_heads={self.num_heads} heads, got {q.shape[1]}")
-        check_seq_positions("q_positions", as_positions(q_positions), q.shape[-2])
-        check_seq_positions("k_positions", as_positions(k_positions), k.shape[-2])
-        return self.bias_from_positions(q_positions, k_positions).to(q.dtype)
-
-    def forward(self, q_positions, k_positions):
-        return self.bias_from_positions(q_positions, k_positions)
+    def extra_repr(self) -> str:
+        return f"num_heads={self.num_heads}"
 
 
 KERPLE_VARIANTS = ("log", "power")
@@ -115,10 +142,11 @@ KERPLE_VARIANTS = ("log", "power")
 def kerple_bias(
     distance: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor, variant: str = "log"
 ) -> torch.Tensor:
-    """KERPLE bias (Chi et al. 2022) ``[h, q, k]`` from distances ``|i - j|`` ``[q, k]``.
+    """KERPLE bias (Chi et al. 2022) from distances ``|i - j|`` ``[q, k]`` (or ``[b, q, k]``).
 
     ``variant="log"``: ``-r1 * log(1 + r2 * dist)``; ``"power"``: ``-r1 * dist**r2``
-    (the paper requires ``0 < r2 <= 2``). ``r1``, ``r2`` are ``[h]``, positive.
+    (the paper requires ``0 < r2 <= 2``). ``r1``, ``r2`` are ``[h]``, positive (checked:
+    a negative ``r2`` would give NaN). Returns ``[h, q, k]`` (or ``[b, h, q, k]``).
     Book chapter: "Linear biases".
     """
     if variant not in KERPLE_VARIANTS:
@@ -127,20 +155,28 @@ def kerple_bias(
         raise ValueError(
             f"r1 and r2 must both have shape [h], got {tuple(r1.shape)} and {tuple(r2.shape)}"
         )
-    dist = distance.to(r1.dtype)[None]  # [1, q, k]
+    check_positive("r1", r1)
+    check_positive("r2", r2)
+    return _kerple(distance, r1, r2, variant)
+
+
+def _kerple(distance, r1, r2, variant):
+    dist = distance.to(r1.dtype).unsqueeze(-3)  # [(b,) 1, q, k]
     r1, r2 = r1[:, None, None], r2[:, None, None]  # [h, 1, 1]
     if variant == "log":
         return -r1 * torch.log1p(r2 * dist)  # [h, q, k]
     return -r1 * dist.pow(r2)  # [h, q, k]
 
 
-class KerpleBias(nn.Module):
-    """KERPLE (Chi et al. 2022), a ``bias`` hook with learnable positive per-head parameters.
+class KerpleBias(PositionScheme):
+    """KERPLE (Chi et al. 2022), kind ``"bias"``, learnable positive per-head parameters.
 
     Positivity is kept by a parametrisation rather than clamping: ``r1 = softplus(raw1)``;
     for ``"log"`` ``r2 = softplus(raw2)``; for ``"power"`` ``r2 = 2 * sigmoid(raw2)`` in
     ``(0, 2)``. All start at ``r1 = r2 = 1``. Book chapter: "Linear biases".
     """
+
+    kind = "bias"
 
     def __init__(self, num_heads: int, variant: str = "log") -> None:
         super().__init__()
@@ -162,22 +198,64 @@ class KerpleBias(nn.Module):
             return F.softplus(self.raw_r2)  # [h]
         return 2.0 * torch.sigmoid(self.raw_r2)  # [h]
 
-    def bias_from_positions(self, q_positions, k_positions) -> torch.Tensor:
-        dist = _distances(q_positions, k_positions).to(self.raw_r1.device)  # [q, k]
-        return kerple_bias(dist, self.r1, self.r2, self.variant)  # [h, q, k]
+    def position_bias(self, q_positions, k_positions) -> torch.Tensor:
+        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`kerple_bias`."""
+        dist = _distances(q_positions, k_positions, self.raw_r1.device)  # [(b,) q, k]
+        # r1, r2 > 0 by the parametrisation: no data checks needed
+        return _kerple(dist, self.r1, self.r2, self.variant)  # [(b,) h, q, k]
 
-    def bias(self, q, k, q_positions, k_positions):
-        check_qk(q, k)
-        check_seq_positions("q_positions", as_positions(q_positions), q.shape[-2])
-        check_seq_positions("k_positions", as_positions(k_positions), k.shape[-2])
-        return self.bias_from_positions(q_positions, k_positions).to(q.dtype)
-
-    def forward(self, q_positions, k_positions):
-        return self.bias_from_positions(q_positions, k_positions)
+    def extra_repr(self) -> str:
+        return f"num_heads={self.num_heads}, variant={self.variant!r}"
 
 
-class FireBias(nn.Module):
-    """FIRE (Li et al. 2023): a learned function of the normalised distance, a ``bias`` hook.
+def fire_distance(
+    q_positions: torch.Tensor,
+    k_positions: torch.Tensor,
+    c: torch.Tensor | float,
+    threshold: torch.Tensor | float,
+) -> torch.Tensor:
+    """FIRE's normalised distance ``psi(|i - j|) / psi(max(i, L))``, ``psi(x) = log(c x + 1)``.
+
+    ``[q, k]`` (``[b, q, k]`` for per-sequence positions), in ``[0, 1]`` for ``j <= i``
+    (Li et al. 2023). ``c`` and the threshold ``L`` must be positive. Book chapter:
+    "Linear biases".
+    """
+    c = c if isinstance(c, torch.Tensor) else torch.tensor(float(c))
+    threshold = torch.as_tensor(threshold, dtype=c.dtype, device=c.device)
+    check_positive("c", c)
+    check_positive("threshold", threshold)
+    return _fire_distance(q_positions, k_positions, c, threshold)
+
+
+def _fire_distance(q_positions, k_positions, c: torch.Tensor, threshold: torch.Tensor):
+    qp, kp = pair_positions(q_positions, k_positions, device=c.device)
+    dist = offsets(qp, kp).abs().to(c.dtype)  # [(b,) q, k]
+    norm = torch.log1p(c * torch.maximum(qp.to(c.dtype), threshold))  # [(b,) q]
+    return torch.log1p(c * dist) / norm[..., None]  # [(b,) q, k]
+
+
+def fire_bias(
+    mlp: nn.Module,
+    q_positions: torch.Tensor,
+    k_positions: torch.Tensor,
+    c: torch.Tensor | float,
+    threshold: torch.Tensor | float,
+) -> torch.Tensor:
+    """FIRE's bias: ``mlp`` (``1 -> h``) applied to :func:`fire_distance`.
+
+    Returns ``[h, q, k]`` (``[b, h, q, k]`` for per-sequence positions). Book chapter:
+    "Linear biases".
+    """
+    x = fire_distance(q_positions, k_positions, c, threshold)  # [(b,) q, k]
+    return _fire_mlp(mlp, x)
+
+
+def _fire_mlp(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return mlp(x[..., None]).movedim(-1, -3)  # [(b,) h, q, k]
+
+
+class FireBias(PositionScheme):
+    """FIRE (Li et al. 2023): a learned function of the normalised distance, kind ``"bias"``.
 
     ``b_h(i, j) = f_theta(psi(i - j) / psi(max(i, L)))_h`` with ``psi(x) = log(c x + 1)``,
     ``f_theta`` a two-layer MLP (``1 -> hidden -> num_heads``, ReLU), ``c > 0`` and the
@@ -192,6 +270,8 @@ class FireBias(nn.Module):
         init_c: initial ``c``.
         init_threshold: initial ``L``.
     """
+
+    kind = "bias"
 
     def __init__(
         self,
@@ -210,22 +290,14 @@ class FireBias(nn.Module):
 
     def normalised_distance(self, q_positions, k_positions) -> torch.Tensor:
         """``psi(|i - j|) / psi(max(i, L))``, ``[q, k]`` in ``[0, 1]`` for ``j <= i``."""
-        qp = as_positions(q_positions).to(self.log_c.device)
-        kp = as_positions(k_positions).to(self.log_c.device)
-        c, threshold = self.log_c.exp(), self.log_threshold.exp()
-        dist = (qp[:, None] - kp[None, :]).abs().to(c.dtype)  # [q, k]
-        norm = torch.log1p(c * torch.maximum(qp.to(c.dtype), threshold))  # [q]
-        return torch.log1p(c * dist) / norm[:, None]  # [q, k]
+        # c and L are positive by construction (exponentials): no data checks needed
+        return _fire_distance(
+            q_positions, k_positions, self.log_c.exp(), self.log_threshold.exp()
+        )
 
-    def bias_from_positions(self, q_positions, k_positions) -> torch.Tensor:
-        x = self.normalised_distance(q_positions, k_positions)  # [q, k]
-        return self.mlp(x[..., None]).permute(2, 0, 1)  # [h, q, k]
+    def position_bias(self, q_positions, k_positions) -> torch.Tensor:
+        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`fire_bias`."""
+        return _fire_mlp(self.mlp, self.normalised_distance(q_positions, k_positions))
 
-    def bias(self, q, k, q_positions, k_positions):
-        check_qk(q, k)
-        check_seq_positions("q_positions", as_positions(q_positions), q.shape[-2])
-        check_seq_positions("k_positions", as_positions(k_positions), k.shape[-2])
-        return self.bias_from_positions(q_positions, k_positions).to(q.dtype)
-
-    def forward(self, q_positions, k_positions):
-        return self.bias_from_positions(q_positions, k_positions)
+    def extra_repr(self) -> str:
+        return f"num_heads={self.num_heads}"

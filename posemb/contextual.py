@@ -21,7 +21,8 @@ import math
 import torch
 from torch import nn
 
-from ._checks import as_positions, check_int, check_qk, check_seq_positions
+from ._checks import check_int, check_qk, check_seq_positions, offsets, pair_positions
+from .attention import PositionScheme
 
 __all__ = ["cope_positions", "cope_bias", "CoPE"]
 
@@ -34,15 +35,17 @@ def cope_positions(
 ) -> torch.Tensor:
     """Contextual positions ``p_ij = sum_{t=j}^{i} sigmoid(q_i . k_t / sqrt(d))``.
 
-    Only keys with ``k_position <= q_position`` count (causal). Returns ``[b, h, q, k]``
-    (zero for future keys). Book chapter: "NoPE and CoPE".
+    Only keys with ``k_position <= q_position`` count (causal). Positions are ``[n]`` or
+    ``[b, n]``. Returns ``[b, h, q, k]`` (zero for future keys). Book chapter: "NoPE and CoPE".
     """
     check_qk(q, k)
-    qp, kp = as_positions(q_positions).to(q.device), as_positions(k_positions).to(q.device)
-    check_seq_positions("q_positions", qp, q.shape[-2])
-    check_seq_positions("k_positions", kp, k.shape[-2])
+    qp, kp = pair_positions(q_positions, k_positions, device=q.device)
+    check_seq_positions("q_positions", qp, q.shape[-2], batch=q.shape[0])
+    check_seq_positions("k_positions", kp, k.shape[-2], batch=k.shape[0])
     logits = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # [b, h, q, k]
-    visible = kp[None, :] <= qp[:, None]  # [q, k]
+    visible = offsets(qp, kp) <= 0  # [q, k] or [b, q, k]
+    if visible.dim() == 3:
+        visible = visible[:, None]  # [b, 1, q, k]
     gates = torch.sigmoid(logits) * visible  # [b, h, q, k]
     # sum over t from j to the query: reverse cumulative sum along the key axis
     return gates.flip(-1).cumsum(-1).flip(-1) * visible  # [b, h, q, k]
@@ -70,11 +73,11 @@ def cope_bias(q: torch.Tensor, positions: torch.Tensor, pos_emb: torch.Tensor) -
     return per_pos.gather(-1, lo) * (1 - w) + per_pos.gather(-1, hi) * w  # [b, h, q, k]
 
 
-class CoPE(nn.Module):
-    """Contextual Position Encoding (Golovneva et al. 2024), a content-dependent ``bias`` hook.
+class CoPE(PositionScheme):
+    """Contextual Position Encoding (Golovneva et al. 2024), kind ``"content_bias"``.
 
-    Returns ``[b, h, q, k]``. Positions are counted causally, so use it with
-    ``MultiHeadAttention(..., causal=True)``. The position vectors start at zero as in the
+    Returns ``[b, h, q, k]``. Positions are counted over earlier keys, so the scheme is
+    ``causal_only``: ``MultiHeadAttention(..., causal=False)`` refuses it. The position vectors start at zero as in the
     authors' code, so a fresh CoPE is NoPE. Book chapter: "NoPE and CoPE".
 
     Args:
@@ -82,18 +85,22 @@ class CoPE(nn.Module):
         npos_max: ``P``, the number of learned position vectors (largest position ``P - 1``).
     """
 
+    kind = "content_bias"
+    causal_only = True
+
     def __init__(self, head_dim: int, npos_max: int = 64) -> None:
         super().__init__()
         self.head_dim = check_int("head_dim", head_dim, minimum=1)
         self.npos_max = check_int("npos_max", npos_max, minimum=1)
         self.pos_emb = nn.Parameter(torch.zeros(npos_max, head_dim))  # [P, d]
 
-    def bias(self, q, k, q_positions, k_positions):
+    def content_bias(self, q, k, q_positions, k_positions):
+        """``[b, h, q, k]``: :func:`cope_positions`, then :func:`cope_bias`."""
         check_qk(q, k)
         if q.shape[-1] != self.head_dim:
             raise ValueError(f"q last dim must be head_dim={self.head_dim}, got {q.shape[-1]}")
         p = cope_positions(q, k, q_positions, k_positions)  # [b, h, q, k]
         return cope_bias(q, p, self.pos_emb)  # [b, h, q, k]
 
-    def forward(self, q, k, q_positions, k_positions):
-        return self.bias(q, k, q_positions, k_positions)
+    def extra_repr(self) -> str:
+        return f"head_dim={self.head_dim}, npos_max={self.npos_max}"

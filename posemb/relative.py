@@ -21,12 +21,23 @@ import math
 import torch
 from torch import nn
 
-from ._checks import as_positions, check_int, check_qk, check_seq_positions
+from ._checks import (
+    as_positions,
+    check_int,
+    check_positive_float,
+    check_qk,
+    check_seq_positions,
+    offsets,
+    pair_positions,
+)
+from .attention import PositionScheme
 
 __all__ = [
     "relative_positions",
     "t5_bucket",
+    "t5_bias",
     "T5RelativeBias",
+    "shaw_bias",
     "ShawRelativeKeys",
 ]
 
@@ -92,13 +103,44 @@ def t5_bucket(
     return offset + torch.where(distance < exact, distance, far)
 
 
-class T5RelativeBias(nn.Module):
-    """T5's learned bucketed relative bias (Raffel et al. 2020), a ``bias`` hook.
+def t5_bias(
+    table: torch.Tensor,
+    q_positions: torch.Tensor,
+    k_positions: torch.Tensor,
+    bidirectional: bool = True,
+    num_buckets: int = 32,
+    max_distance: int = 128,
+) -> torch.Tensor:
+    """T5's relative bias: ``table[bucket(j - i)]`` for every query ``i`` and key ``j``.
+
+    Args:
+        table: ``[num_buckets, h]`` one learned scalar per bucket and head.
+        q_positions: integer ``[q]`` or ``[b, q]``.
+        k_positions: integer ``[k]`` or ``[b, k]``.
+
+    Returns:
+        ``[h, q, k]`` (``[b, h, q, k]`` for per-sequence positions). Book chapter:
+        "Relative positions".
+    """
+    if not isinstance(table, torch.Tensor) or table.dim() != 2 or table.shape[0] != num_buckets:
+        raise ValueError(
+            f"table must have shape [num_buckets={num_buckets}, h], "
+            f"got {getattr(table, 'shape', type(table).__name__)}"
+        )
+    qp, kp = pair_positions(q_positions, k_positions, integer=True, device=table.device)
+    buckets = t5_bucket(offsets(qp, kp), bidirectional, num_buckets, max_distance)
+    return table[buckets].movedim(-1, -3)  # [(b,) h, q, k]
+
+
+class T5RelativeBias(PositionScheme):
+    """T5's learned bucketed relative bias (Raffel et al. 2020), kind ``"bias"``.
 
     One scalar per (bucket, head); the bias ``[h, q, k]`` has no batch dim. T5 does not scale
     logits by ``1/sqrt(d)`` (the scale is folded into its initialisation); here the bias is
     added to the scaled logits of :func:`posemb.attention`. Book chapter: "Relative positions".
     """
+
+    kind = "bias"
 
     def __init__(
         self,
@@ -115,26 +157,64 @@ class T5RelativeBias(nn.Module):
         t5_bucket(torch.zeros(1, dtype=torch.long), bidirectional, num_buckets, max_distance)
         self.table = nn.Embedding(num_buckets, num_heads)  # [buckets, h]
 
-    def bias_from_positions(self, q_positions: torch.Tensor, k_positions: torch.Tensor):
-        """``[h, q, k]`` bias for integer positions ``[q]`` and ``[k]``."""
-        qp, kp = as_positions(q_positions, integer=True), as_positions(k_positions, integer=True)
-        rel = kp.to(self.table.weight.device)[None, :] - qp.to(self.table.weight.device)[:, None]
-        buckets = t5_bucket(rel, self.bidirectional, self.num_buckets, self.max_distance)
-        return self.table(buckets).permute(2, 0, 1)  # [h, q, k]
+    def position_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor):
+        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`t5_bias`."""
+        return t5_bias(
+            self.table.weight,
+            q_positions,
+            k_positions,
+            self.bidirectional,
+            self.num_buckets,
+            self.max_distance,
+        )
 
-    def bias(self, q, k, q_positions, k_positions):
-        """The ``bias`` hook: ``[h, q, k]`` for ``q`` ``[b, h, q, d]``, ``k`` ``[b, h, k, d]``."""
-        check_qk(q, k)
-        check_seq_positions("q_positions", as_positions(q_positions), q.shape[-2])
-        check_seq_positions("k_positions", as_positions(k_positions), k.shape[-2])
-        return self.bias_from_positions(q_positions, k_positions).to(q.dtype)
-
-    def forward(self, q_positions, k_positions):
-        return self.bias_from_positions(q_positions, k_positions)
+    def extra_repr(self) -> str:
+        return (
+            f"num_heads={self.num_heads}, bidirectional={self.bidirectional}, "
+            f"num_buckets={self.num_buckets}, max_distance={self.max_distance}"
+        )
 
 
-class ShawRelativeKeys(nn.Module):
-    """Shaw et al. (2018) relative position representations for keys, a ``bias`` hook.
+def shaw_bias(
+    q: torch.Tensor,
+    table: torch.Tensor,
+    q_positions: torch.Tensor,
+    k_positions: torch.Tensor,
+) -> torch.Tensor:
+    """Shaw et al. (2018)'s key term ``q_i . a_{clip(j - i, -K, K)} / sqrt(d)``.
+
+    Args:
+        q: ``[b, h, q, d]`` queries.
+        table: ``[2K + 1, d]`` one learned vector per clipped relative position, row
+            ``r + K`` for ``r = clip(j - i)``.
+        q_positions: integer ``[q]`` or ``[b, q]``.
+        k_positions: integer ``[k]`` or ``[b, k]``.
+
+    Returns:
+        ``[b, h, q, k]``, computed as ``q @ table^T`` (``2K + 1`` columns) and a gather,
+        never a ``[q, k, d]`` tensor. Book chapter: "Relative positions".
+    """
+    if not isinstance(q, torch.Tensor) or q.dim() != 4 or not q.is_floating_point():
+        raise ValueError(
+            f"q must be a floating tensor [b, h, q, d], got {getattr(q, 'shape', type(q))}"
+        )
+    if table.dim() != 2 or table.shape[0] % 2 == 0 or table.shape[1] != q.shape[-1]:
+        raise ValueError(
+            f"table must have shape [2K + 1, d={q.shape[-1]}], got {tuple(table.shape)}"
+        )
+    qp, kp = pair_positions(q_positions, k_positions, integer=True, device=q.device)
+    check_seq_positions("q_positions", qp, q.shape[-2], batch=q.shape[0])
+    max_distance = table.shape[0] // 2
+    idx = offsets(qp, kp).clamp(-max_distance, max_distance) + max_distance  # [(b,) q, k]
+    if idx.dim() == 3:
+        idx = idx[:, None]  # [b, 1, q, k]
+    per_distance = q @ table.to(q.dtype).T  # [b, h, q, 2K+1]
+    idx = idx.expand(*q.shape[:2], -1, -1)  # [b, h, q, k] (a view)
+    return per_distance.gather(-1, idx) / math.sqrt(q.shape[-1])  # [b, h, q, k]
+
+
+class ShawRelativeKeys(PositionScheme):
+    """Shaw et al. (2018) relative position representations for keys, kind ``"content_bias"``.
 
     A learned vector ``a_r`` (``head_dim`` wide, shared by all heads as in the paper) for
     each clipped distance ``r = clip(j - i, -max_distance, max_distance)``. The logit of
@@ -144,10 +224,13 @@ class ShawRelativeKeys(nn.Module):
     Book chapter: "Relative positions".
     """
 
+    kind = "content_bias"
+
     def __init__(self, head_dim: int, max_distance: int = 16, init_std: float = 0.02) -> None:
         super().__init__()
         self.head_dim = check_int("head_dim", head_dim, minimum=1)
         self.max_distance = check_int("max_distance", max_distance, minimum=0)
+        init_std = check_positive_float("init_std", init_std)
         self.table = nn.Parameter(torch.randn(2 * max_distance + 1, head_dim) * init_std)
 
     def index(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
@@ -156,15 +239,14 @@ class ShawRelativeKeys(nn.Module):
         rel = kp[None, :] - qp[:, None]  # [q, k]
         return rel.clamp(-self.max_distance, self.max_distance) + self.max_distance
 
-    def bias(self, q, k, q_positions, k_positions):
-        """``[b, h, q, k]`` term ``q_i . a_{clip(j-i)} / sqrt(d)``."""
+    def content_bias(self, q, k, q_positions, k_positions):
+        """``[b, h, q, k]`` term ``q_i . a_{clip(j-i)} / sqrt(d)``: :func:`shaw_bias`."""
         check_qk(q, k)
         if q.shape[-1] != self.head_dim:
             raise ValueError(f"q last dim must be head_dim={self.head_dim}, got {q.shape[-1]}")
-        qp, kp = as_positions(q_positions), as_positions(k_positions)
-        check_seq_positions("q_positions", qp, q.shape[-2])
-        check_seq_positions("k_positions", kp, k.shape[-2])
-        per_distance = q @ self.table.to(q.dtype).T  # [b, h, q, 2K+1]
-        idx = self.index(qp, kp).to(q.device)  # [q, k]
-        idx = idx.expand(*q.shape[:2], -1, -1)  # [b, h, q, k] (a view)
-        return per_distance.gather(-1, idx) / math.sqrt(self.head_dim)  # [b, h, q, k]
+        kp = as_positions(k_positions)
+        check_seq_positions("k_positions", kp, k.shape[-2], batch=k.shape[0])
+        return shaw_bias(q, self.table, q_positions, kp)
+
+    def extra_repr(self) -> str:
+        return f"head_dim={self.head_dim}, max_distance={self.max_distance}"

@@ -46,6 +46,8 @@ from torch import nn
 from ._checks import (
     as_positions,
     check_even,
+    check_finite,
+    check_float_dtype,
     check_int,
     check_layout,
     check_positive_float,
@@ -53,6 +55,7 @@ from ._checks import (
     check_seq_positions,
 )
 from .absolute import inverse_frequencies
+from .attention import PositionScheme
 
 __all__ = [
     "ROPE_TYPES",
@@ -566,6 +569,7 @@ def rope_cos_sin(
         ``(cos, sin)``, each ``[..., dim]``. Book chapter: "Rotary positions".
     """
     check_layout(layout)
+    check_float_dtype("dtype", dtype)
     factor = 1.0
     if scaling is None:
         if seq_len is not None:
@@ -596,6 +600,11 @@ def _check_rope_args(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layo
     for name, t in (("x", x), ("cos", cos), ("sin", sin)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(
+                f"{name} must be a real floating tensor, got dtype {t.dtype}"
+                + (" (rotate a float copy: x.float())" if name == "x" else "")
+            )
     if cos.shape != sin.shape:
         raise ValueError(
             f"cos and sin must have the same shape, got {tuple(cos.shape)} and {tuple(sin.shape)}"
@@ -607,11 +616,22 @@ def _check_rope_args(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layo
             f"cos/sin last dim (the rotary dim) must be even and in [2, {d}] (x's last dim), "
             f"got cos shape {tuple(cos.shape)} for x shape {tuple(x.shape)}"
         )
-    if cos.dim() > x.dim() or (cos.dim() >= 2 and cos.shape[-2] != x.shape[-2]):
-        raise ValueError(
-            f"cos/sin shape {tuple(cos.shape)} must match x shape {tuple(x.shape)} on the "
-            "sequence dim (-2) and have no more dims than x"
-        )
+    if x.dim() >= 2:
+        # cos [n, r] is shared by every leading dim of x; otherwise cos has x's dims, each
+        # equal or 1. A 1-D cos (one position for all n) or a 3-D cos for a 4-D x (is its
+        # first dim the batch or the heads?) is refused rather than guessed.
+        if cos.dim() not in (2, x.dim()) or cos.shape[-2] != x.shape[-2]:
+            hint = (
+                f"; for per-sequence positions give cos[:, None] of shape "
+                f"[b, 1, {x.shape[-2]}, {r}]"
+                if x.dim() == 4 and cos.dim() == 3
+                else ""
+            )
+            raise ValueError(
+                f"cos/sin must have shape [n, r] = [{x.shape[-2]}, r] or as many dims as x "
+                f"{tuple(x.shape)} with n = {x.shape[-2]} on dim -2, got {tuple(cos.shape)}"
+                + hint
+            )
     try:
         lead = torch.broadcast_shapes(x.shape[:-1], cos.shape[:-1])
     except RuntimeError:
@@ -637,9 +657,22 @@ def apply_rope_reference(
     """The textbook formula ``x * cos + rotate(x) * sin`` on the first ``r`` features.
 
     ``rotate`` maps each pair ``(a, b)`` to ``(-b, a)``. Differentiable and easy to read;
-    :func:`apply_rope` computes the same numbers faster. Book chapter: "Rotary positions".
+    :func:`apply_rope` computes the same numbers faster. float16 and bfloat16 inputs are
+    computed in float32 and rounded once. Book chapter: "Rotary positions".
     """
     r = _check_rope_args(x, cos, sin, layout)
+    return _rope_reference(x, cos, sin, r, layout)
+
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _rope_reference(x, cos, sin, r, layout):
+    if x.dtype in _LOW_PRECISION:
+        # float32 arithmetic and one rounding at the end, on every path of apply_rope, so
+        # the result never depends on batch size, grad mode or torch.compile
+        cos32, sin32 = cos.to(torch.float32), sin.to(torch.float32)
+        return _rope_reference(x.to(torch.float32), cos32, sin32, r, layout).to(x.dtype)
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     x_rot, x_pass = x[..., :r], x[..., r:]  # [..., r], [..., d - r]
     a, b = _pair_views(x_rot, r, layout)  # [..., r/2] each
@@ -671,7 +704,7 @@ def _rope_interleaved_complex(out, x, cos, sin, r):
     ``out``, with the ``[..., n, r/2]`` table of ``e^{it}`` as the only other read.
     """
     xs = x[..., :r].unflatten(-1, (r // 2, 2))  # [..., n, r/2, 2]
-    if xs.stride(-1) != 1 or any(st % 2 for st in xs.stride()[:-1]):
+    if xs.stride(-1) != 1 or xs.storage_offset() % 2 or any(st % 2 for st in xs.stride()[:-1]):
         xs = xs.contiguous()
     turn = torch.complex(cos[..., 0:r:2], sin[..., 0:r:2])  # [..., n, r/2]
     target = torch.view_as_complex(out[..., :r].unflatten(-1, (r // 2, 2)))  # [..., n, r/2]
@@ -698,8 +731,14 @@ def apply_rope(
     needs_grad = torch.is_grad_enabled() and (
         x.requires_grad or cos.requires_grad or sin.requires_grad
     )
-    if needs_grad or x.numel() < _FAST_MIN_ELEMENTS or x.dim() < 2:
-        return apply_rope_reference(x, cos, sin, layout)
+    if (
+        needs_grad
+        or x.numel() < _FAST_MIN_ELEMENTS
+        or x.dim() < 2
+        or x.dtype in _LOW_PRECISION
+        or torch.compiler.is_compiling()  # the compiler fuses the textbook formula itself
+    ):
+        return _rope_reference(x, cos, sin, r, layout)
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     out = torch.empty_like(x, memory_format=torch.contiguous_format)  # [..., n, d]
     if r < x.shape[-1]:
@@ -726,24 +765,25 @@ def apply_rope(
 
 
 class RotaryEmbedding(nn.Module):
-    """RoPE for ``[b, h, n, d]`` queries and keys, with a cos/sin cache that grows on demand.
+    """RoPE for ``[b, h, n, d]`` queries and keys; cos/sin computed per call, in float64.
 
-    Su et al. (2021), RoFormer. The cache holds float64 angles' cos/sin for positions
-    ``0 .. cached - 1`` and is cast to the query dtype in one step (per dtype, memoised), so
-    results equal :func:`rope_cos_sin` with that dtype exactly. Book chapter:
+    Su et al. (2021), RoFormer. The inverse frequencies are a float64 buffer
+    (non-persistent: not in the ``state_dict``, moved by ``.to(device)``); each call
+    computes ``positions * inv_freq`` and its cos/sin in float64 and casts them once to the
+    query dtype, so results equal :func:`rope_cos_sin` with that dtype exactly. There is no
+    table sized by the largest position: a decode step at position ``10**6`` costs what a
+    step at position 10 costs, nothing reads the positions on the host, and the module runs
+    on the meta device and under ``torch.compile`` without graph breaks. Book chapter:
     "Rotary positions".
 
     With ``scaling`` (context extension, see :func:`rope_frequencies`) the frequencies and
-    the attention factor are those of :func:`rope_cos_sin` with the same arguments. For the
-    length-dependent types (``"dynamic"``, ``"longrope"``) and ``seq_len=None``, each call
-    computes its frequencies for the length it sees: one past the largest position among
-    the queries' and keys' positions (the same ``n`` for both, so scores still depend on
-    ``n - m`` only), which is what transformers' ``max(position_ids) + 1`` is. Unlike
-    transformers' dynamic NTK, which keeps the largest length seen so far, the result depends
-    on the current call only. The cache is keyed by the frequency set it holds (LongRoPE:
-    short or long; dynamic NTK: only the unscaled set up to ``max_positions``, since beyond
-    it every length has its own frequencies, computed directly), so a shorter call never
-    reuses the frequencies of a longer one.
+    the attention factor are those of :func:`rope_cos_sin` with the same arguments. The
+    length-dependent types (``"dynamic"``, ``"longrope"``) with ``seq_len=None`` compute
+    their frequencies per call for the length the call sees, one past the largest query or
+    key position (transformers' ``max(position_ids) + 1``; the same for q and k, so scores
+    still depend on ``n - m`` only): this reads the positions on the host. Unlike
+    transformers' dynamic NTK, which keeps the largest length seen so far, the result
+    depends on the current call only. Fix ``seq_len`` to avoid the read.
 
     Args:
         head_dim: ``d``, the width of each head.
@@ -752,8 +792,6 @@ class RotaryEmbedding(nn.Module):
             ``int(d * partial_rotary_factor)`` when ``scaling`` has that key; GPT-NeoX uses
             ``d * rotary_pct``). Must be even and ``<= head_dim``.
         layout: ``"half"`` or ``"interleaved"``.
-        max_cached: largest number of positions the cache may hold (default 2**20); a call
-            with positions beyond it computes cos/sin directly, with identical results.
         scaling: a Hugging Face style ``rope_parameters`` dict (see
             :func:`rope_frequencies`), or None for plain RoPE. Validated here.
         seq_len: fix the length that dynamic NTK and LongRoPE see (default: per call, as
@@ -761,13 +799,14 @@ class RotaryEmbedding(nn.Module):
         max_positions: the config's ``max_position_embeddings`` (required by dynamic NTK).
     """
 
+    inv_freq: torch.Tensor
+
     def __init__(
         self,
         head_dim: int,
         base: float = 10000.0,
         rotary_dim: int | None = None,
         layout: str = "half",
-        max_cached: int = 1 << 20,
         *,
         scaling: Mapping | None = None,
         seq_len: int | None = None,
@@ -794,52 +833,27 @@ class RotaryEmbedding(nn.Module):
             )
         self.rotary_dim = rotary_dim
         self.layout = check_layout(layout)
-        self.max_cached = check_int("max_cached", max_cached, minimum=0)
-        # validate the scaling once, here, rather than at the first forward
-        rope_frequencies(
+        # validated once, here; fixed-frequency types keep the result
+        inv_freq, factor = rope_frequencies(
             rotary_dim, self.base, scaling, seq_len=seq_len, max_positions=max_positions
         )
         self.scaling = None if scaling is None else copy.deepcopy(dict(scaling))
         self.seq_len = seq_len
         self.max_positions = max_positions
         self._rope_type = rope_type
-        self._length_dependent = rope_type in _LENGTH_DEPENDENT
-        self._cos64 = torch.empty(0, rotary_dim, dtype=torch.float64)  # [cached, r]
-        self._sin64 = torch.empty(0, rotary_dim, dtype=torch.float64)
-        self._cast: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
-        self._cache_key: object = "fixed"  # which frequency set the cache holds
+        self._length_dependent = rope_type in _LENGTH_DEPENDENT and seq_len is None
+        self.attention_factor = factor
+        self.register_buffer("inv_freq", inv_freq, persistent=False)  # [r/2] float64
 
-    @property
-    def cached_positions(self) -> int:
-        """How many positions (``0 .. cached - 1``) the cache currently holds."""
-        return self._cos64.shape[0]
-
-    def _frequency_key(self, seq_len: int | None) -> object | None:
-        """The frequency set ``seq_len`` selects; None for one that is not cached."""
-        if not self._length_dependent:
-            return "fixed"
-        if self._rope_type == "longrope":
-            return "long" if seq_len > self.scaling["original_max_position_embeddings"] else "short"
-        return "unscaled" if seq_len <= self.max_positions else None  # dynamic NTK
-
-    def _grow(self, needed: int, device: torch.device, key: object, seq_len: int | None) -> None:
-        same = key == self._cache_key and self._cos64.device == device
-        if needed <= self.cached_positions and same:
-            return
-        size = max(needed, 2 * self.cached_positions if same else 0, 16)
-        size = 1 << (size - 1).bit_length()  # next power of two: amortised growth
-        size = min(size, max(self.max_cached, needed))
-        cos, sin = rope_cos_sin(
-            torch.arange(size, device=device),
+    def _frequencies(self, seq_len: int) -> tuple[torch.Tensor, float]:
+        return rope_frequencies(
             self.rotary_dim,
             self.base,
-            self.layout,
-            dtype=torch.float64,
-            scaling=self.scaling,
+            self.scaling,
             seq_len=seq_len,
             max_positions=self.max_positions,
+            device=self.inv_freq.device,
         )
-        self._cos64, self._sin64, self._cast, self._cache_key = cos, sin, {}, key
 
     def cos_sin(
         self,
@@ -853,40 +867,21 @@ class RotaryEmbedding(nn.Module):
         ``seq_len`` (dynamic NTK, LongRoPE) defaults to the module's ``seq_len``, else to
         one past the largest of ``positions``.
         """
-        pos = as_positions(positions)
+        check_float_dtype("dtype", dtype)
+        pos = as_positions(positions).to(self.inv_freq.device)
         if seq_len is not None:
             check_int("seq_len", seq_len, minimum=0)
-        elif self.seq_len is not None:
-            seq_len = self.seq_len
+        if seq_len is not None and self._rope_type in _LENGTH_DEPENDENT:
+            inv_freq, factor = self._frequencies(seq_len)
         elif self._length_dependent:
-            seq_len = _one_past_max(pos)
-        key = self._frequency_key(seq_len)
-
-        def direct() -> tuple[torch.Tensor, torch.Tensor]:
-            return rope_cos_sin(
-                pos,
-                self.rotary_dim,
-                self.base,
-                self.layout,
-                dtype=dtype,
-                scaling=self.scaling,
-                seq_len=seq_len,
-                max_positions=self.max_positions,
-            )
-
-        if key is None or pos.is_floating_point() or (pos.numel() and int(pos.min()) < 0):
-            return direct()
-        needed = int(pos.max()) + 1 if pos.numel() else 0
-        cached = self.cached_positions if key == self._cache_key else 0
-        if needed > max(self.max_cached, cached):
-            # far positions (e.g. 2**24): compute them directly instead of a huge cache
-            return direct()
-        self._grow(needed, pos.device, key, seq_len)
-        dkey = (dtype, pos.device)
-        if dkey not in self._cast:
-            self._cast[dkey] = (self._cos64.to(dtype), self._sin64.to(dtype))
-        cos, sin = self._cast[dkey]
-        return cos[pos], sin[pos]  # [..., r]
+            inv_freq, factor = self._frequencies(_one_past_max(pos))
+        else:
+            inv_freq, factor = self.inv_freq, self.attention_factor
+        angles = pos.to(torch.float64)[..., None] * inv_freq  # [..., r/2] float64
+        cos, sin = angles.cos(), angles.sin()
+        if factor != 1.0:
+            cos, sin = cos * factor, sin * factor
+        return _spread(cos, self.layout).to(dtype), _spread(sin, self.layout).to(dtype)
 
     def forward(
         self,
@@ -896,21 +891,24 @@ class RotaryEmbedding(nn.Module):
         positions: torch.Tensor | None = None,
         k_positions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rotate ``q`` ``[b, h, q, d]`` and ``k`` ``[b, h, k, d]``.
+        """Rotate ``q`` ``[b, h, q, d]`` and ``k`` ``[b, h_kv, k, d]``.
 
-        Positions are ``offset .. offset + n - 1`` unless ``positions`` ``[q]`` is given
-        (then it is used for the keys too, unless ``k_positions`` ``[k]`` is given).
+        Positions are ``offset .. offset + n - 1`` unless ``positions`` (``[q]`` or
+        ``[b, q]``) is given; it is used for the keys too, unless ``k_positions`` (``[k]``
+        or ``[b, k]``) is given. ``k`` may have fewer heads than ``q`` (grouped-query
+        attention).
         """
-        check_qk(q, k)
+        check_qk(q, k, grouped=True)
         if q.shape[-1] != self.head_dim:
             raise ValueError(
                 f"q and k last dim must be head_dim={self.head_dim}, got {q.shape[-1]}"
             )
         check_int("offset", offset)
+        b = q.shape[0]
         if positions is None:
             positions = torch.arange(offset, offset + q.shape[-2], device=q.device)
         positions = as_positions(positions).to(q.device)
-        check_seq_positions("positions", positions, q.shape[-2])
+        check_seq_positions("positions", positions, q.shape[-2], batch=b)
         if k_positions is None:
             if k.shape[-2] != q.shape[-2]:
                 raise ValueError(
@@ -919,21 +917,20 @@ class RotaryEmbedding(nn.Module):
                 )
             k_positions = positions
         k_positions = as_positions(k_positions).to(k.device)
-        check_seq_positions("k_positions", k_positions, k.shape[-2])
+        check_seq_positions("k_positions", k_positions, k.shape[-2], batch=b)
         seq_len = None  # one length for q and k: their angles must use the same frequencies
-        if self._length_dependent and self.seq_len is None:
+        if self._length_dependent:
             seq_len = _one_past_max(positions)
             if k_positions is not positions:
                 seq_len = max(seq_len, _one_past_max(k_positions))
-        cos_q, sin_q = self.cos_sin(positions, q.dtype, seq_len=seq_len)  # [q, r]
+        cos_q, sin_q = self.cos_sin(positions, q.dtype, seq_len=seq_len)  # [(b,) q, r]
         cos_k, sin_k = (
             (cos_q, sin_q)
             if k_positions is positions
             else self.cos_sin(k_positions, k.dtype, seq_len=seq_len)
         )
-        return (
-            apply_rope(q, cos_q, sin_q, self.layout),
-            apply_rope(k, cos_k, sin_k, self.layout),
+        return _rotate_per_sequence(q, cos_q, sin_q, self.layout), _rotate_per_sequence(
+            k, cos_k, sin_k, self.layout
         )
 
     def extra_repr(self) -> str:
@@ -950,13 +947,23 @@ class RotaryEmbedding(nn.Module):
         return text
 
 
-class Rotary(nn.Module):
-    """The RoPE scheme for :class:`posemb.MultiHeadAttention` (``rotate`` hook).
+def _rotate_per_sequence(x, cos, sin, layout):
+    """Apply ``[n, r]`` cos/sin, or ``[b, n, r]`` ones (per-sequence positions) as
+    ``[b, 1, n, r]``, to ``x`` ``[b, h, n, d]``."""
+    if cos.dim() == 3:
+        cos, sin = cos[:, None], sin[:, None]  # [b, 1, n, r]
+    return apply_rope(x, cos, sin, layout)
+
+
+class Rotary(PositionScheme):
+    """The RoPE scheme for :class:`posemb.MultiHeadAttention`, kind ``"rotate"``.
 
     Su et al. (2021). Book chapter: "Rotary positions". Arguments as in
     :class:`RotaryEmbedding` (``scaling``, ``seq_len``, ``max_positions`` for context
     extension; the length a call sees is one past its largest query or key position).
     """
+
+    kind = "rotate"
 
     def __init__(
         self,
@@ -979,14 +986,16 @@ class Rotary(nn.Module):
             seq_len=seq_len,
             max_positions=max_positions,
         )
+        self.head_dim = head_dim
 
-    def rotate(
+    def rotate_qk(
         self,
         q: torch.Tensor,  # [b, h, q, d]
-        k: torch.Tensor,  # [b, h, k, d]
-        q_positions: torch.Tensor,  # [q]
-        k_positions: torch.Tensor,  # [k]
+        k: torch.Tensor,  # [b, h_kv, k, d]
+        q_positions: torch.Tensor,  # [q] or [b, q]
+        k_positions: torch.Tensor,  # [k] or [b, k]
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotate q and k by their positions: :class:`RotaryEmbedding`."""
         return self.rope(q, k, positions=q_positions, k_positions=k_positions)
 
 
@@ -1038,30 +1047,54 @@ def apply_xpos(
 
     Query at ``m`` gets ``zeta**((m - c)/scale_base)``, key at ``n`` gets
     ``zeta**(-(n - c)/scale_base)``; the product depends on ``m - n`` only, and the centre
-    ``c`` (default ``ceil(L/2)`` with ``L`` one past the largest position, torchscale's
-    choice) only keeps the factors near 1. Sun et al. (2022). Book chapter: "Rotary positions".
+    ``c`` only keeps the factors near 1. ``center=None`` takes torchscale's choice for a
+    whole sequence, ``ceil(L/2)`` with ``L`` one past the largest position: it reads the
+    positions on the host and moves as a sequence grows, so it cannot serve a key/value
+    cache; :class:`XPos` uses a fixed centre instead. Positions are ``[n]``, or ``[b, n]``
+    for ``q``/``k`` ``[b, h, n, d]``. Sun et al. (2022). Book chapter: "Rotary positions".
     """
     d = q.shape[-1]
     check_even("dim", d)
     qp, kp = as_positions(q_positions).to(q.device), as_positions(k_positions).to(k.device)
-    check_seq_positions("q_positions", qp, q.shape[-2])
-    check_seq_positions("k_positions", kp, k.shape[-2])
+    batch = q.shape[0] if q.dim() == 4 else None
+    check_seq_positions("q_positions", qp, q.shape[-2], batch=batch)
+    check_seq_positions("k_positions", kp, k.shape[-2], batch=batch)
     if center is None:
         last = max(int(qp.max()) if qp.numel() else 0, int(kp.max()) if kp.numel() else 0)
         center = (last + 2) // 2  # ceil((last + 1) / 2)
-    cos_q, sin_q = rope_cos_sin(qp, d, base, layout, dtype=q.dtype)  # [q, d]
-    cos_k, sin_k = rope_cos_sin(kp, d, base, layout, dtype=k.dtype)  # [k, d]
-    up = xpos_scale(qp - center, d, scale_base, layout, dtype=q.dtype)  # [q, d]
-    down = xpos_scale(-(kp - center), d, scale_base, layout, dtype=k.dtype)  # [k, d]
+    elif isinstance(center, bool) or not isinstance(center, int):
+        raise TypeError(f"center must be an int or None, got {type(center).__name__}")
+    cos_q, sin_q = rope_cos_sin(qp, d, base, layout, dtype=q.dtype)  # [(b,) q, d]
+    cos_k, sin_k = rope_cos_sin(kp, d, base, layout, dtype=k.dtype)  # [(b,) k, d]
+    up = xpos_scale(qp - center, d, scale_base, layout, dtype=q.dtype)  # [(b,) q, d]
+    down = xpos_scale(-(kp - center), d, scale_base, layout, dtype=k.dtype)  # [(b,) k, d]
+    for name, t in (("query", up), ("key", down)):
+        check_finite(
+            f"xPos {name} scales (positions too far from center={center} for "
+            f"{q.dtype}; choose a centre nearer the positions)",
+            t,
+        )
+    if qp.dim() == 2:  # [b, n, d] -> [b, 1, n, d] against [b, h, n, d]
+        cos_q, sin_q, up = cos_q[:, None], sin_q[:, None], up[:, None]
+    if kp.dim() == 2:
+        cos_k, sin_k, down = cos_k[:, None], sin_k[:, None], down[:, None]
     return apply_rope(q, cos_q, sin_q, layout) * up, apply_rope(k, cos_k, sin_k, layout) * down
 
 
-class XPos(nn.Module):
-    """The xPos scheme (Sun et al. 2022) for :class:`posemb.MultiHeadAttention`.
+class XPos(PositionScheme):
+    """The xPos scheme (Sun et al. 2022), kind ``"rotate"``: RoPE plus a per-pair decay.
 
-    RoPE plus a per-pair exponential decay of the score with distance. Defaults follow
-    torchscale (interleaved pairs, ``scale_base=512``). Book chapter: "Rotary positions".
+    Defaults follow torchscale (interleaved pairs, ``scale_base=512``). The centre ``c``
+    is fixed at construction (default 0), not derived from the positions, so a key scaled
+    once keeps its scale in a key/value cache and nothing is read on the host. Scores do
+    not depend on ``c``; the factors ``zeta**(+-(position - c)/scale_base)`` do: with
+    ``zeta_0 = 0.4/1.4`` they reach float32's largest number about ``36 000 *
+    scale_base/512`` positions from ``c`` (float16: ``4 500 * scale_base/512``), and a
+    call beyond that raises. Put ``c`` near the middle of the positions you will use.
+    Book chapter: "Rotary positions".
     """
+
+    kind = "rotate"
 
     def __init__(
         self,
@@ -1069,21 +1102,31 @@ class XPos(nn.Module):
         base: float = 10000.0,
         scale_base: float = 512.0,
         layout: str = "interleaved",
+        *,
+        center: int = 0,
     ) -> None:
         super().__init__()
         self.head_dim = check_even("head_dim", head_dim)
         self.base = check_positive_float("base", base)
         self.scale_base = check_positive_float("scale_base", scale_base)
         self.layout = check_layout(layout)
+        if isinstance(center, bool) or not isinstance(center, int):
+            raise TypeError(f"center must be an int, got {type(center).__name__} {center!r}")
+        self.center = center
 
-    def rotate(
+    def rotate_qk(
         self,
         q: torch.Tensor,  # [b, h, q, d]
-        k: torch.Tensor,  # [b, h, k, d]
-        q_positions: torch.Tensor,  # [q]
-        k_positions: torch.Tensor,  # [k]
+        k: torch.Tensor,  # [b, h_kv, k, d]
+        q_positions: torch.Tensor,  # [q] or [b, q]
+        k_positions: torch.Tensor,  # [k] or [b, k]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        check_qk(q, k)
+        """RoPE, then the xPos scales: :func:`apply_xpos` with this module's centre."""
+        check_qk(q, k, grouped=True)
+        if q.shape[-1] != self.head_dim:
+            raise ValueError(
+                f"q and k last dim must be head_dim={self.head_dim}, got {q.shape[-1]}"
+            )
         return apply_xpos(
             q,
             k,
@@ -1092,10 +1135,14 @@ class XPos(nn.Module):
             base=self.base,
             scale_base=self.scale_base,
             layout=self.layout,
+            center=self.center,
         )
 
-    def forward(self, q, k, q_positions, k_positions):
-        return self.rotate(q, k, q_positions, k_positions)
+    def extra_repr(self) -> str:
+        return (
+            f"head_dim={self.head_dim}, base={self.base}, scale_base={self.scale_base}, "
+            f"layout={self.layout!r}, center={self.center}"
+        )
 
 
 # ----------------------------------------------------------------------------- layouts

@@ -1,4 +1,4 @@
-"""posemb.experiments: the command line, the JSON schema, the summaries."""
+"""posemb.lab.experiments: the command line, the JSON schema, the summaries."""
 
 import json
 import os
@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from posemb import experiments, training
-from posemb.model import ModelConfig
-from posemb.training import TrainConfig
+from posemb.lab import experiments, training
+from posemb.lab.model import ModelConfig
+from posemb.lab.training import TrainConfig
 
-PROG_ERROR = "python -m posemb.experiments: error: "
+PROG_ERROR = "python -m posemb.lab.experiments: error: "
 
 
 def test_list_names_every_experiment(capsys):
@@ -121,7 +121,7 @@ def _committed(name="classification") -> dict:
 @pytest.mark.parametrize("quick", [False, True])
 def test_cli_writes_to_the_default_out(tmp_path, monkeypatch, checkout, quick):
     record = _committed()
-    data = tmp_path / "pkg" / "data"  # stands in for posemb/data: never overwrite the real one
+    data = tmp_path / "pkg" / "data"  # stands in for posemb/lab/data: never overwrite the real one
     data.mkdir(parents=True)
     shutil.copy(experiments.schema_path(), data / "schema.json")
     (tmp_path / "cwd").mkdir()
@@ -305,7 +305,7 @@ def caller_state(request, monkeypatch):
 
 @pytest.fixture
 def state_during_training(monkeypatch):
-    """Records the torch state at every call of :func:`posemb.training.train` by a run."""
+    """Records the torch state at every call of :func:`posemb.lab.training.train` by a run."""
     seen = []
     real = experiments.train
 

@@ -1,9 +1,9 @@
-"""posemb.model: every scheme in every model shape; causality; determinism; invariances."""
+"""posemb.lab.model: every scheme in every model shape; causality; determinism; invariances."""
 
 import pytest
 import torch
 
-from posemb.model import (
+from posemb.lab.model import (
     SCHEMES,
     DecoderLM,
     Encoder,
@@ -12,7 +12,7 @@ from posemb.model import (
     count_parameters,
     make_scheme,
 )
-from posemb.training import TrainConfig, seed_everything, train
+from posemb.lab.training import TrainConfig, seed_everything, train
 
 V = 20
 

@@ -1,9 +1,9 @@
-"""posemb.tasks: the generated tasks say what they claim."""
+"""posemb.lab.tasks: the generated tasks say what they claim."""
 
 import pytest
 import torch
 
-from posemb import tasks
+from posemb.lab import tasks
 
 
 def g(seed=0):

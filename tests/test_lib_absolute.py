@@ -90,7 +90,7 @@ def test_module_explicit_positions_equal_default_table(n, half_dim):
     mod = SinusoidalPositionalEmbedding(dim)
     assert list(mod.parameters()) == []
     torch.testing.assert_close(mod(torch.arange(n)), sinusoidal_table(n, dim), atol=0, rtol=0)
-    torch.testing.assert_close(mod.embed(torch.arange(n)), mod(torch.arange(n)))
+    torch.testing.assert_close(mod.embed_positions(torch.arange(n)), mod(torch.arange(n)))
 
 
 def test_learned_lookup_and_gradient():
@@ -102,7 +102,7 @@ def test_learned_lookup_and_gradient():
     torch.testing.assert_close(out, mod.weight[pos])
     out.sum().backward()
     assert mod.weight.grad[3].eq(2).all() and mod.weight.grad[1].eq(0).all()
-    torch.testing.assert_close(mod.embed(pos), out)
+    torch.testing.assert_close(mod.embed_positions(pos), out)
 
 
 # ----------------------------------------------------------------------------- errors

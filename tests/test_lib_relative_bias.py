@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from posemb import (
+    MultiHeadAttention,
     ALiBi,
     CoPE,
     FireBias,
@@ -68,7 +69,7 @@ def test_t5_module_bias_shape_and_values():
     torch.manual_seed(0)
     mod = T5RelativeBias(3, bidirectional=False, num_buckets=8, max_distance=20)
     q = torch.randn(2, 3, 4, 5)
-    b = mod.bias(q, q, torch.arange(4), torch.arange(4))
+    b = mod.position_bias(torch.arange(4), torch.arange(4))
     assert b.shape == (3, 4, 4)
     for i in range(4):
         for j in range(4):
@@ -93,7 +94,7 @@ def test_shaw_matches_loop_and_is_per_batch():
     torch.manual_seed(0)
     mod = ShawRelativeKeys(4, max_distance=2)
     q = torch.randn(2, 3, 6, 4)
-    b = mod.bias(q, q, torch.arange(6), torch.arange(6))
+    b = mod.content_bias(q, q, torch.arange(6), torch.arange(6))
     assert b.shape == (2, 3, 6, 6)
     torch.testing.assert_close(b.double(), slow_shaw(q, mod.table.detach(), 2), atol=1e-6, rtol=0)
 
@@ -119,7 +120,7 @@ def test_alibi_bias_matches_loop_and_module():
     mod = ALiBi(h)
     q = torch.randn(2, h, nq, 4)
     k = torch.randn(2, h, nk, 4)
-    got = mod.bias(q, k, torch.arange(nq) + off, torch.arange(nk))
+    got = mod(torch.arange(nq) + off, torch.arange(nk))  # forward is the entry point
     assert got.shape == (h, nq, nk)  # no batch dim
     torch.testing.assert_close(got, b)
 
@@ -132,7 +133,7 @@ def test_kerple_matches_formula_loop(variant):
         mod.raw_r1.normal_()
         mod.raw_r2.normal_()
     q = torch.randn(1, 3, 4, 2)
-    got = mod.bias(q, q, torch.arange(4), torch.arange(4))
+    got = mod.position_bias(torch.arange(4), torch.arange(4))
     assert got.shape == (3, 4, 4)
     r1, r2 = mod.r1.detach().double(), mod.r2.detach().double()
     assert bool((r1 > 0).all() and (r2 > 0).all())
@@ -159,7 +160,7 @@ def test_fire_normalised_distance_and_shape():
             assert math.isclose(float(x.detach()[i, j]), want, rel_tol=1e-5, abs_tol=1e-6)
     assert float(x.detach().tril().max()) <= 1.0 + 1e-6
     q = torch.randn(3, 2, 10, 4)
-    b = fire.bias(q, q, qp, qp)
+    b = fire.position_bias(qp, qp)
     assert b.shape == (2, 10, 10)
     b.sum().backward()
     assert fire.log_c.grad is not None and fire.log_threshold.grad is not None
@@ -192,7 +193,7 @@ def test_cope_matches_loop():
     with torch.no_grad():
         cope.pos_emb.normal_()
     q, k = torch.randn(2, 2, 2, 5, 4)
-    got = cope.bias(q, k, torch.arange(5), torch.arange(5))
+    got = cope(q, k, torch.arange(5), torch.arange(5))
     assert got.shape == (2, 2, 5, 5)
     want = slow_cope(q, k, cope.pos_emb.detach())
     torch.testing.assert_close(got.double().tril(), want, atol=1e-5, rtol=0)
@@ -204,7 +205,7 @@ def test_cope_matches_loop():
 def test_fresh_cope_is_nope():
     q = torch.randn(1, 2, 4, 4)
     assert torch.equal(
-        CoPE(4).bias(q, q, torch.arange(4), torch.arange(4)), torch.zeros(1, 2, 4, 4)
+        CoPE(4).content_bias(q, q, torch.arange(4), torch.arange(4)), torch.zeros(1, 2, 4, 4)
     )
 
 
@@ -246,12 +247,14 @@ def test_error_paths():
         CoPE(4, npos_max=0)
     q = torch.randn(1, 2, 3, 4)
     with pytest.raises(ValueError, match="num_heads=3"):
-        ALiBi(3).bias(q, q, torch.arange(3), torch.arange(3))
-    with pytest.raises(ValueError, match=r"q_positions must have shape \[3\]"):
-        ALiBi(2).bias(q, q, torch.arange(2), torch.arange(3))
-    with pytest.raises(ValueError, match=r"k_positions must have shape \[3\]"):
-        T5RelativeBias(2).bias(q, q, torch.arange(3), torch.arange(4))
+        MultiHeadAttention(8, 2, scheme=ALiBi(3))  # 3 slopes for 2 heads
+    with pytest.raises(ValueError, match=r"q_positions must have shape \[n\] .* or \[b, n\]"):
+        ALiBi(2).position_bias(torch.zeros(1, 2, 3, dtype=torch.long), torch.arange(3))
+    with pytest.raises(ValueError, match=r"must agree on b"):
+        T5RelativeBias(2).position_bias(
+            torch.zeros(2, 3, dtype=torch.long), torch.zeros(3, 3, dtype=torch.long)
+        )
     with pytest.raises(ValueError, match="head_dim=8"):
-        ShawRelativeKeys(8).bias(q, q, torch.arange(3), torch.arange(3))
+        ShawRelativeKeys(8).content_bias(q, q, torch.arange(3), torch.arange(3))
     with pytest.raises(ValueError, match="head_dim=8"):
-        CoPE(8).bias(q, q, torch.arange(3), torch.arange(3))
+        CoPE(8).content_bias(q, q, torch.arange(3), torch.arange(3))

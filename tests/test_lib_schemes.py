@@ -56,9 +56,10 @@ def make(name):
 
 
 NAMES = [
-    "none", "nope", "sinusoidal", "learned", "rotary_half", "rotary_interleaved_partial",
+    "none", "nope", "rotary_half", "rotary_interleaved_partial",
     "xpos", "t5", "alibi", "kerple_log", "kerple_power", "fire", "shaw", "cope",
 ]  # fmt: skip
+EMBED = ["sinusoidal", "learned"]  # kind "embed": a model's input, refused by attention
 POSITION_ONLY_BIAS = {"t5", "alibi", "kerple_log", "kerple_power", "fire"}
 
 
@@ -79,12 +80,19 @@ def test_causal_and_weights_with_every_scheme(name):
     out.sum().backward()  # trainable end to end
 
 
+@pytest.mark.parametrize("name", EMBED)
+def test_attention_refuses_input_embeddings(name):
+    with pytest.raises(TypeError, match="kind 'embed'.*model's input"):
+        MultiHeadAttention(DIM, HEADS, scheme=make(name), causal=True)
+
+
 @pytest.mark.parametrize("name", sorted(POSITION_ONLY_BIAS))
 def test_position_biases_have_no_batch_dim(name):
     scheme = make(name)
-    q = torch.randn(3, HEADS, 5, HEAD_DIM)
-    b = scheme.bias(q, q, torch.arange(5), torch.arange(5))
+    assert scheme.kind == "bias"
+    b = scheme.position_bias(torch.arange(5), torch.arange(5))
     assert b.shape == (HEADS, 5, 5)
+    torch.testing.assert_close(scheme(torch.arange(5), torch.arange(5)), b, atol=0, rtol=0)
 
 
 def reference_mha(mha, x):
@@ -93,9 +101,14 @@ def reference_mha(mha, x):
     qkv = mha.qkv(x).view(b, n, 3, HEADS, HEAD_DIM).permute(2, 0, 3, 1, 4)
     q, k, v = qkv[0], qkv[1], qkv[2]
     pos = torch.arange(n)
-    if hasattr(mha.scheme, "rotate"):
-        q, k = mha.scheme.rotate(q, k, pos, pos)
-    bias = mha.scheme.bias(q, k, pos, pos) if hasattr(mha.scheme, "bias") else None
+    kind = mha.scheme.kind
+    if kind == "rotate":
+        q, k = mha.scheme.rotate_qk(q, k, pos, pos)
+    bias = None
+    if kind == "bias":
+        bias = mha.scheme.position_bias(pos, pos)
+    elif kind == "content_bias":
+        bias = mha.scheme.content_bias(q, k, pos, pos)
     out = torch.zeros(b, HEADS, n, HEAD_DIM, dtype=torch.float64)
     for bi in range(b):
         for h in range(HEADS):

@@ -59,7 +59,7 @@ def test_wheel_carries_data_and_declares_dependencies(wheel):
         meta = Parser().parsestr(zf.read(meta_name).decode())
     committed = {p.name for p in (ROOT / "posemb" / "data").glob("*.json")}
     assert {"schema.json", "generation.json", "classification.json"} <= committed
-    assert {f"posemb/data/{n}" for n in committed} <= names
+    assert {f"posemb/lab/data/{n}" for n in committed} <= names
     assert not any("/quick/" in n for n in names), "quick runs must not ship"
     requires = " ".join(meta.get_all("Requires-Dist") or [])
     for dep in ("torch", "tqdm", "jsonschema", "matplotlib", "transformers", "gguf"):

@@ -7,10 +7,10 @@ Three shapes share one pre-LayerNorm block:
 * :class:`EncoderDecoder` (a bidirectional encoder, a causal decoder and cross-attention;
   the toy "translation" task).
 
-``scheme`` is a name from :data:`SCHEMES` (``"nope"`` is no position at all) or any
-scheme object from the library. Schemes with an ``embed`` hook (sinusoidal, learned) are
-added to the token embeddings at the input; ``rotate`` and ``bias`` hooks are called by
-:class:`posemb.MultiHeadAttention` in every self-attention layer. One scheme object is
+``scheme`` is a name from :data:`posemb.SCHEME_NAMES` (built by :func:`posemb.scheme`;
+``"nope"`` is no position at all) or any :class:`posemb.PositionScheme`. Schemes of kind
+``"embed"`` (sinusoidal, learned) are added to the token embeddings at the input; the
+other kinds go to :class:`posemb.MultiHeadAttention` in every self-attention layer. One scheme object is
 shared by all self-attention layers of a stack, as T5 shares its bucket table
 (Raffel et al. 2020). Cross-attention carries no positions (as in T5): the decoder finds
 source tokens by content, and the encoder has already written their positions into them.
@@ -27,11 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .absolute import LearnedPositionalEmbedding, SinusoidalPositionalEmbedding
-from .attention import MultiHeadAttention, attention
-from .bias import ALiBi, FireBias, KerpleBias
-from .relative import T5RelativeBias
-from .rotary import Rotary
+from ..attention import MultiHeadAttention, PositionScheme, attention, check_scheme
+from ..registry import SCHEME_NAMES, scheme as build_scheme
 
 __all__ = [
     "SCHEMES",
@@ -91,30 +88,37 @@ def make_scheme(
     max_len: int,
     causal: bool,
     learned_init_std: float = 1.0,
-) -> nn.Module | None:
+) -> PositionScheme | None:
     """Build the scheme called ``name`` for a stack of width ``dim`` with ``num_heads`` heads.
 
-    ``causal`` only matters for T5, whose buckets are one-sided in a decoder. Returns
+    A thin layer over :func:`posemb.scheme` with this module's choices: a learned table of
+    ``max_len`` rows initialised with ``learned_init_std``, KERPLE's logarithmic variant.
+    Any name in :data:`posemb.SCHEME_NAMES` works; the book plots :data:`SCHEMES`. Returns
     ``None`` for ``"nope"``.
     """
-    if name not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {name!r}")
-    head_dim = dim // num_heads
+    if name not in SCHEME_NAMES:
+        raise ValueError(f"scheme must be one of {SCHEME_NAMES}, got {name!r}")
+    check_divisible(dim, num_heads)
     if name == "nope":
         return None
-    if name == "sinusoidal":
-        return SinusoidalPositionalEmbedding(dim)
+    options: dict = {}
     if name == "learned":
-        return LearnedPositionalEmbedding(max_len, dim, init_std=learned_init_std)
-    if name == "rope":
-        return Rotary(head_dim)
-    if name == "t5":
-        return T5RelativeBias(num_heads, bidirectional=not causal)
-    if name == "alibi":
-        return ALiBi(num_heads)
-    if name == "kerple":
-        return KerpleBias(num_heads, "log")
-    return FireBias(num_heads)
+        options["init_std"] = learned_init_std
+    return build_scheme(
+        name,
+        num_heads=num_heads,
+        head_dim=dim // num_heads,
+        causal=causal,
+        max_positions=max_len,
+        **options,
+    )
+
+
+def check_divisible(dim: int, num_heads: int) -> None:
+    if dim % num_heads:
+        raise ValueError(
+            f"dim must be divisible by num_heads, got dim={dim}, num_heads={num_heads}"
+        )
 
 
 def _resolve(scheme: str | object | None, cfg: ModelConfig, causal: bool) -> object | None:
@@ -127,6 +131,8 @@ def _resolve(scheme: str | object | None, cfg: ModelConfig, causal: bool) -> obj
             causal=causal,
             learned_init_std=cfg.learned_init_std,
         )
+    if scheme is not None:
+        check_scheme(scheme)
     return scheme
 
 
@@ -162,10 +168,12 @@ class Block(nn.Module):
     ) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(cfg.dim)
-        self.attn = MultiHeadAttention(cfg.dim, cfg.num_heads, scheme=None, causal=causal)
-        # The shared scheme is set without registering it again in every block, so that
-        # its parameters appear once in ``model.parameters()``.
-        object.__setattr__(self.attn, "scheme", scheme)
+        in_attention = scheme if scheme is not None and scheme.kind != "embed" else None
+        # One scheme shared by every block, registered once by the stack, so that its
+        # parameters appear once in ``model.parameters()`` and the ``state_dict``.
+        self.attn = MultiHeadAttention(
+            cfg.dim, cfg.num_heads, scheme=in_attention, causal=causal, register_scheme=False
+        )
         self.ln_cross = nn.LayerNorm(cfg.dim) if cross else None
         self.cross = CrossAttention(cfg.dim, cfg.num_heads) if cross else None
         self.ln2 = nn.LayerNorm(cfg.dim)
@@ -208,7 +216,7 @@ class _Stack(nn.Module):
     def forward(
         self,
         tokens: torch.Tensor,  # [b, n]
-        positions: torch.Tensor | None = None,  # [n]
+        positions: torch.Tensor | None = None,  # [n] or [b, n]
         memory: torch.Tensor | None = None,  # [b, m, dim]
     ) -> torch.Tensor:
         if tokens.dim() != 2:
@@ -217,9 +225,8 @@ class _Stack(nn.Module):
         if positions is None:
             positions = torch.arange(n, device=tokens.device)  # [n]
         x = self.tok(tokens)  # [b, n, dim]; N(0, 1) entries, the scale of a sinusoid
-        embed = getattr(self.scheme, "embed", None)
-        if callable(embed):
-            x = x + embed(positions).to(x.dtype)  # [b, n, dim]
+        if self.scheme is not None and self.scheme.kind == "embed":
+            x = x + self.scheme(positions).to(x.dtype)  # [b, n, dim]
         for block in self.blocks:
             x = block(x, positions, memory)
         return self.ln_f(x)  # [b, n, dim]

@@ -1,12 +1,12 @@
 """The book's application experiments, runnable from the command line.
 
-``python -m posemb.experiments --list`` names them; ``python -m posemb.experiments NAME
+``python -m posemb.lab.experiments --list`` names them; ``python -m posemb.lab.experiments NAME
 [--quick] [--device cuda] [--seeds 0 1 2] [--schemes rope alibi] [--out PATH]`` trains
 one small model per (scheme, seed), evaluates it, and writes a JSON record (configuration,
 seeds, library version, machine, timings, per-run metrics and a mean/spread summary per
 scheme) to :func:`default_out` unless ``--out`` says otherwise. Every record validates
-against ``posemb/data/schema.json``. The committed full runs are package data,
-``posemb/data/NAME.json``, read with :func:`load`. Book part: "Applications".
+against ``posemb/lab/data/schema.json``. The committed full runs are package data,
+``posemb/lab/data/NAME.json``, read with :func:`load`. Book part: "Applications".
 
 Each ``run_*`` function trains and evaluates one model and is what the notebooks call for
 their live, small versions.
@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from . import tasks
+from ..registry import SCHEME_NAMES
 from .model import SCHEMES, DecoderLM, Encoder, EncoderDecoder, ModelConfig, count_parameters
 from .training import (
     TrainConfig,
@@ -99,9 +100,9 @@ def run_classification(
     model_kw: dict | None = None,
     boundary: bool = False,
 ) -> dict:
-    """Encoder + mean pooling on :func:`posemb.tasks.order_classification`.
+    """Encoder + mean pooling on :func:`posemb.lab.tasks.order_classification`.
 
-    ``model_kw`` overrides :class:`posemb.model.ModelConfig` fields (every ``run_*`` takes
+    ``model_kw`` overrides :class:`posemb.lab.model.ModelConfig` fields (every ``run_*`` takes
     it). With ``boundary`` every input starts with an extra token (like BERT's ``[CLS]``),
     which breaks the mirror symmetry of distance-only biases. Returns ``{"metrics":
     {"accuracy"}, "final_loss", "seconds", "parameters", "history"}``.
@@ -152,7 +153,7 @@ def run_translation(
     model_kw: dict | None = None,
     boundary: bool = False,
 ) -> dict:
-    """Encoder-decoder on :func:`posemb.tasks.reversal`, scored by greedy decoding.
+    """Encoder-decoder on :func:`posemb.lab.tasks.reversal`, scored by greedy decoding.
 
     Metrics: ``token_accuracy`` (fraction of target words right) and ``exact_match``
     (fraction of sentences entirely right). With ``boundary`` every source sentence starts
@@ -270,10 +271,10 @@ def run_generation(
 ) -> dict:
     """Character-level causal LM trained at ``train_len``, evaluated at multiples of it.
 
-    ``scheme`` is a name from :data:`posemb.model.SCHEMES` or a scheme object (your own);
+    ``scheme`` is a name from :data:`posemb.lab.model.SCHEMES` or a scheme object (your own);
     ``keep_model`` adds the trained model under ``"model"`` (not JSON: for notebooks).
 
-    The corpus (:func:`posemb.tasks.char_corpus`) is split 90/10; evaluation reads the
+    The corpus (:func:`posemb.lab.tasks.char_corpus`) is split 90/10; evaluation reads the
     same first ``eval_tokens`` validation characters at every length, in non-overlapping
     windows. Metrics ``ppl@L`` for each evaluation length ``L``; ``None`` where the scheme
     cannot run (a learned table with fewer than ``L`` rows).
@@ -457,7 +458,7 @@ def run_experiment(
 
     Runs on ``threads`` torch CPU threads with deterministic algorithms, then puts the
     caller's thread count and determinism flags back
-    (:func:`posemb.training.preserve_torch_state`).
+    (:func:`posemb.lab.training.preserve_torch_state`).
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)}")
@@ -468,8 +469,8 @@ def run_experiment(
     seeds = tuple(seeds) if seeds is not None else (exp.quick_seeds if quick else exp.seeds)
     schemes = tuple(schemes) if schemes is not None else exp.schemes
     for s in schemes:
-        if s not in SCHEMES:
-            raise ValueError(f"scheme must be one of {SCHEMES}, got {s!r}")
+        if s not in SCHEME_NAMES:
+            raise ValueError(f"scheme must be one of {SCHEME_NAMES}, got {s!r}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds}")
     with preserve_torch_state(threads):
@@ -491,9 +492,9 @@ def _run_experiment(name, exp, settings, quick, device, seeds, schemes, progress
                         k: (None if v is None else round(v, 3)) for k, v in r["metrics"].items()
                     }
                     print(f"{name}/{task}/{scheme}/seed{seed}: {shown}", file=sys.stderr)
-    from . import __version__
+    from .. import __version__
 
-    command = f"python -m posemb.experiments {name}" + (" --quick" if quick else "")
+    command = f"python -m posemb.lab.experiments {name}" + (" --quick" if quick else "")
     if device != "cpu":
         command += f" --device {device}"
     record = {
@@ -555,12 +556,12 @@ def merge_records(records: list[dict]) -> dict:
 
 
 def schema_path() -> Path:
-    """The JSON schema every record follows: ``posemb/data/schema.json`` (package data)."""
+    """The JSON schema every record follows: ``posemb/lab/data/schema.json`` (package data)."""
     return DATA / "schema.json"
 
 
 def validate(record: dict) -> None:
-    """Validate a record against ``posemb/data/schema.json`` (raises on failure)."""
+    """Validate a record against ``posemb/lab/data/schema.json`` (raises on failure)."""
     import jsonschema
 
     schema = json.loads(schema_path().read_text())
@@ -568,7 +569,7 @@ def validate(record: dict) -> None:
 
 
 def load(name: str, quick: bool = False) -> dict:
-    """Read a record ``posemb/data/NAME.json`` (``posemb/data/quick/NAME.json`` with ``quick``).
+    """Read a record ``posemb/lab/data/NAME.json`` (``posemb/lab/data/quick/NAME.json`` with ``quick``).
 
     The full records are committed package data, so this works from an installed wheel;
     quick records exist only where ``--quick`` runs wrote them in a source checkout.
@@ -579,14 +580,14 @@ def load(name: str, quick: bool = False) -> dict:
 
 def _in_source_checkout() -> bool:
     """Whether posemb runs from the book's repository (its root holds ``_toc.yml``)."""
-    return (Path(__file__).resolve().parent.parent / "_toc.yml").is_file()
+    return (Path(__file__).resolve().parent.parent.parent / "_toc.yml").is_file()
 
 
 def default_out(name: str, quick: bool = False) -> Path:
     """Where the command line writes experiment ``name`` when ``--out`` is not given.
 
-    In a source checkout, next to the committed runs: ``posemb/data/NAME.json``
-    (``posemb/data/quick/NAME.json`` with ``quick``). From an installed package, never into
+    In a source checkout, next to the committed runs: ``posemb/lab/data/NAME.json``
+    (``posemb/lab/data/quick/NAME.json`` with ``quick``). From an installed package, never into
     site-packages but ``./posemb-results/NAME.json`` (``./posemb-results/quick/NAME.json``)
     under the current directory.
     """
@@ -705,7 +706,7 @@ def _one_line(message, limit: int = 200) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m posemb.experiments",
+        prog="python -m posemb.lab.experiments",
         description="Train the book's small transformers and write results as JSON.",
     )
     parser.add_argument("name", nargs="?", help="experiment name (see --list)")
@@ -717,7 +718,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seeds", type=_seed, nargs="+", metavar="SEED", help="override the seeds (distinct, >= 0)"
     )
-    parser.add_argument("--schemes", nargs="+", choices=SCHEMES, help="override the schemes")
+    parser.add_argument(
+        "--schemes",
+        nargs="+",
+        choices=SCHEME_NAMES,
+        help="override the schemes (any name of posemb.SCHEME_NAMES; the book plots "
+        + ", ".join(SCHEMES)
+        + "; cope needs causal attention, so generation only)",
+    )
     parser.add_argument(
         "--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)"
     )
@@ -726,7 +734,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="PATH",
         help="output JSON path; its directory must exist. Default: in a source checkout "
-        "posemb/data/NAME.json (posemb/data/quick/NAME.json with --quick), next to the "
+        "posemb/lab/data/NAME.json (posemb/lab/data/quick/NAME.json with --quick), next to the "
         "committed runs; from an installed package ./posemb-results/NAME.json "
         "(./posemb-results/quick/NAME.json with --quick) in the current directory",
     )

@@ -1,4 +1,4 @@
-"""Deterministic training and evaluation for the small models of :mod:`posemb.model`.
+"""Deterministic training and evaluation for the small models of :mod:`posemb.lab.model`.
 
 ``seed_everything`` fixes Python's, and torch's generators and asks torch for deterministic
 algorithms; :func:`preserve_torch_state` puts torch's thread count and determinism flags
@@ -69,7 +69,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     global generators, ``torch.use_deterministic_algorithms(True)`` and, if unset, the
     ``CUBLAS_WORKSPACE_CONFIG`` environment variable that deterministic cuBLAS needs. Call
     it inside ``with preserve_torch_state():`` to get the determinism flags and the
-    variable back afterwards; the ``run_*`` functions of :mod:`posemb.experiments` do.
+    variable back afterwards; the ``run_*`` functions of :mod:`posemb.lab.experiments` do.
     """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
