@@ -392,3 +392,10 @@ def test_boundary_token_is_prepended_and_adds_one_embedding_row():
     assert with_cls["parameters"] - plain["parameters"] == ModelConfig(vocab_size=1).dim
     tr = experiments.run_translation("alibi", 0, train_cfg=cfg, num_eval=20, boundary=True)
     assert 0 <= tr["metrics"]["token_accuracy"] <= 1
+
+
+def test_schema_accepts_exactly_the_registry_names():
+    import posemb
+
+    schema = experiments.schema()
+    assert tuple(schema["properties"]["schemes"]["items"]["enum"]) == posemb.SCHEME_NAMES
