@@ -152,8 +152,7 @@ def pair_positions(
     for name, p in (("q_positions", qp), ("k_positions", kp)):
         if p.dim() not in (1, 2):
             raise ValueError(
-                f"{name} must have shape [n] (shared by the batch) or [b, n], "
-                f"got {tuple(p.shape)}"
+                f"{name} must have shape [n] (shared by the batch) or [b, n], got {tuple(p.shape)}"
             )
     if qp.dim() == 2 and kp.dim() == 2 and qp.shape[0] != kp.shape[0]:
         raise ValueError(
@@ -166,7 +165,10 @@ def pair_positions(
 
 
 def offsets(qp: torch.Tensor, kp: torch.Tensor) -> torch.Tensor:
-    """``j - i`` for every query position ``i`` and key position ``j``: ``[q, k]`` or ``[b, q, k]``."""
+    """``j - i`` for every query position ``i`` and key position ``j``.
+
+    ``[q, k]``, or ``[b, q, k]`` when either is per sequence.
+    """
     return kp[..., None, :] - qp[..., :, None]
 
 

@@ -88,14 +88,10 @@ class PositionScheme(nn.Module):
         if kind is None:
             return  # an abstract intermediate class
         if kind not in SCHEME_KINDS:
-            raise TypeError(
-                f"{cls.__name__}.kind must be one of {SCHEME_KINDS}, got {kind!r}"
-            )
+            raise TypeError(f"{cls.__name__}.kind must be one of {SCHEME_KINDS}, got {kind!r}")
         entry = ENTRY_POINTS.get(kind)
         if entry is not None and not callable(getattr(cls, entry, None)):
-            raise TypeError(
-                f"{cls.__name__} declares kind {kind!r} and must define {entry}(...)"
-            )
+            raise TypeError(f"{cls.__name__} declares kind {kind!r} and must define {entry}(...)")
 
     def forward(self, *args: object, **kwargs: object) -> object:
         """The entry point of this scheme's kind."""
@@ -329,9 +325,7 @@ class MultiHeadAttention(nn.Module):
         num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
         check_int("num_kv_heads", num_kv_heads, minimum=1)
         if num_heads % num_kv_heads:
-            raise ValueError(
-                f"num_kv_heads must divide num_heads={num_heads}, got {num_kv_heads}"
-            )
+            raise ValueError(f"num_kv_heads must divide num_heads={num_heads}, got {num_kv_heads}")
         if not isinstance(causal, bool):
             raise TypeError(f"causal must be True or False, got {causal!r}")
         self.dim = dim

@@ -291,9 +291,7 @@ class FireBias(PositionScheme):
     def normalised_distance(self, q_positions, k_positions) -> torch.Tensor:
         """``psi(|i - j|) / psi(max(i, L))``, ``[q, k]`` in ``[0, 1]`` for ``j <= i``."""
         # c and L are positive by construction (exponentials): no data checks needed
-        return _fire_distance(
-            q_positions, k_positions, self.log_c.exp(), self.log_threshold.exp()
-        )
+        return _fire_distance(q_positions, k_positions, self.log_c.exp(), self.log_threshold.exp())
 
     def position_bias(self, q_positions, k_positions) -> torch.Tensor:
         """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`fire_bias`."""

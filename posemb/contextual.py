@@ -77,8 +77,8 @@ class CoPE(PositionScheme):
     """Contextual Position Encoding (Golovneva et al. 2024), kind ``"content_bias"``.
 
     Returns ``[b, h, q, k]``. Positions are counted over earlier keys, so the scheme is
-    ``causal_only``: ``MultiHeadAttention(..., causal=False)`` refuses it. The position vectors start at zero as in the
-    authors' code, so a fresh CoPE is NoPE. Book chapter: "NoPE and CoPE".
+    ``causal_only``: ``MultiHeadAttention(..., causal=False)`` refuses it. The position
+    vectors start at zero as in the authors' code, so a fresh CoPE is NoPE. Book chapter: "NoPE and CoPE".
 
     Args:
         head_dim: ``d``.

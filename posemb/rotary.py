@@ -629,8 +629,7 @@ def _check_rope_args(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layo
             )
             raise ValueError(
                 f"cos/sin must have shape [n, r] = [{x.shape[-2]}, r] or as many dims as x "
-                f"{tuple(x.shape)} with n = {x.shape[-2]} on dim -2, got {tuple(cos.shape)}"
-                + hint
+                f"{tuple(x.shape)} with n = {x.shape[-2]} on dim -2, got {tuple(cos.shape)}" + hint
             )
     try:
         lead = torch.broadcast_shapes(x.shape[:-1], cos.shape[:-1])

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from posemb import (
     LearnedPositionalEmbedding,
-    PositionScheme,
     MultiHeadAttention,
     NoPE,
+    PositionScheme,
     SinusoidalPositionalEmbedding,
     attention,
     causal_mask,
@@ -145,7 +145,8 @@ def test_bias_hook_gets_positions_and_its_bias_has_no_batch_dim(monkeypatch):
 
     def spy(q, k, v, attn_mask=None, is_causal=False):
         seen_masks.append(
-            None if attn_mask is None
+            None
+            if attn_mask is None
             else (attn_mask.shape, attn_mask.untyped_storage().nbytes() // attn_mask.element_size())
         )
         return real(q, k, v, attn_mask=attn_mask, is_causal=is_causal)

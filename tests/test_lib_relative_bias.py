@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from posemb import (
-    MultiHeadAttention,
     ALiBi,
     CoPE,
     FireBias,
     KerpleBias,
+    MultiHeadAttention,
     ShawRelativeKeys,
     T5RelativeBias,
     alibi_bias,
@@ -68,7 +68,6 @@ def test_t5_bucket_matches_loop(bidirectional, nb, md):
 def test_t5_module_bias_shape_and_values():
     torch.manual_seed(0)
     mod = T5RelativeBias(3, bidirectional=False, num_buckets=8, max_distance=20)
-    q = torch.randn(2, 3, 4, 5)
     b = mod.position_bias(torch.arange(4), torch.arange(4))
     assert b.shape == (3, 4, 4)
     for i in range(4):
@@ -118,8 +117,6 @@ def test_alibi_bias_matches_loop_and_module():
                     -float(s[hi]) * abs(j - (i + off)), dtype=torch.float32
                 )
     mod = ALiBi(h)
-    q = torch.randn(2, h, nq, 4)
-    k = torch.randn(2, h, nk, 4)
     got = mod(torch.arange(nq) + off, torch.arange(nk))  # forward is the entry point
     assert got.shape == (h, nq, nk)  # no batch dim
     torch.testing.assert_close(got, b)
@@ -132,7 +129,6 @@ def test_kerple_matches_formula_loop(variant):
     with torch.no_grad():
         mod.raw_r1.normal_()
         mod.raw_r2.normal_()
-    q = torch.randn(1, 3, 4, 2)
     got = mod.position_bias(torch.arange(4), torch.arange(4))
     assert got.shape == (3, 4, 4)
     r1, r2 = mod.r1.detach().double(), mod.r2.detach().double()
@@ -159,7 +155,6 @@ def test_fire_normalised_distance_and_shape():
             want = math.log(2.0 * (i - j) + 1) / math.log(2.0 * max(i, 4.0) + 1)
             assert math.isclose(float(x.detach()[i, j]), want, rel_tol=1e-5, abs_tol=1e-6)
     assert float(x.detach().tril().max()) <= 1.0 + 1e-6
-    q = torch.randn(3, 2, 10, 4)
     b = fire.position_bias(qp, qp)
     assert b.shape == (2, 10, 10)
     b.sum().backward()

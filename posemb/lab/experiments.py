@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import tasks
 from ..registry import SCHEME_NAMES
+from . import tasks
 from .model import SCHEMES, DecoderLM, Encoder, EncoderDecoder, ModelConfig, count_parameters
 from .training import (
     TrainConfig,
@@ -569,7 +569,7 @@ def validate(record: dict) -> None:
 
 
 def load(name: str, quick: bool = False) -> dict:
-    """Read a record ``posemb/lab/data/NAME.json`` (``posemb/lab/data/quick/NAME.json`` with ``quick``).
+    """Read a record ``posemb/lab/data/NAME.json`` (``.../quick/NAME.json`` with ``quick``).
 
     The full records are committed package data, so this works from an installed wheel;
     quick records exist only where ``--quick`` runs wrote them in a source checkout.

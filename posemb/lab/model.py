@@ -10,7 +10,8 @@ Three shapes share one pre-LayerNorm block:
 ``scheme`` is a name from :data:`posemb.SCHEME_NAMES` (built by :func:`posemb.scheme`;
 ``"nope"`` is no position at all) or any :class:`posemb.PositionScheme`. Schemes of kind
 ``"embed"`` (sinusoidal, learned) are added to the token embeddings at the input; the
-other kinds go to :class:`posemb.MultiHeadAttention` in every self-attention layer. One scheme object is
+other kinds go to :class:`posemb.MultiHeadAttention` in every self-attention layer.
+One scheme object is
 shared by all self-attention layers of a stack, as T5 shares its bucket table
 (Raffel et al. 2020). Cross-attention carries no positions (as in T5): the decoder finds
 source tokens by content, and the encoder has already written their positions into them.
@@ -28,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attention import MultiHeadAttention, PositionScheme, attention, check_scheme
-from ..registry import SCHEME_NAMES, scheme as build_scheme
+from ..registry import SCHEME_NAMES
+from ..registry import scheme as build_scheme
 
 __all__ = [
     "SCHEMES",
