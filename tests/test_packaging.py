@@ -57,9 +57,10 @@ def test_wheel_carries_data_and_declares_dependencies(wheel):
         names = set(zf.namelist())
         (meta_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         meta = Parser().parsestr(zf.read(meta_name).decode())
-    committed = {p.name for p in (ROOT / "posemb" / "data").glob("*.json")}
+    committed = {p.name for p in (ROOT / "posemb" / "lab" / "data").glob("*.json")}
     assert {"schema.json", "generation.json", "classification.json"} <= committed
     assert {f"posemb/lab/data/{n}" for n in committed} <= names
+    assert "posemb/lab/__init__.py" in names and "posemb/registry.py" in names
     assert not any("/quick/" in n for n in names), "quick runs must not ship"
     requires = " ".join(meta.get_all("Requires-Dist") or [])
     for dep in ("torch", "tqdm", "jsonschema", "matplotlib", "transformers", "gguf"):
