@@ -112,10 +112,22 @@ def rope_angles(
 
 ROPE_TYPES = ("default", "linear", "ntk", "dynamic", "yarn", "llama3", "longrope")
 
-# Keys every rope_type accepts: the type itself (``"type"`` is the legacy spelling) and two
+# Keys every rope_type accepts: the type itself (``"type"`` is the legacy spelling) and
 # keys Hugging Face dicts carry whose role the arguments play: ``rope_theta`` must equal
-# ``base``; ``partial_rotary_factor`` is already part of ``dim`` (the rotary dim).
-_COMMON_KEYS = frozenset({"rope_type", "type", "rope_theta", "partial_rotary_factor"})
+# ``base``; ``partial_rotary_factor`` is already part of ``dim`` (the rotary dim);
+# ``max_position_embeddings`` (Mistral's configs repeat it here) must agree with
+# ``max_positions``. ``llama_4_scaling_beta`` (Ministral 3, Mistral 4) is a query
+# temperature that attention applies by position, outside RoPE: accepted, not applied here.
+_COMMON_KEYS = frozenset(
+    {
+        "rope_type",
+        "type",
+        "rope_theta",
+        "partial_rotary_factor",
+        "max_position_embeddings",
+        "llama_4_scaling_beta",
+    }
+)
 _TYPE_KEYS = {
     "default": frozenset(),
     "linear": frozenset({"factor"}),
@@ -458,9 +470,12 @@ def rope_frequencies(
     Keys of Hugging Face dicts that the arguments stand for: ``rope_theta`` is accepted when
     it equals ``base`` (a different value raises rather than choosing one);
     ``partial_rotary_factor`` is accepted and not applied, because ``dim`` is already the
-    rotary dim (``head_dim * partial_rotary_factor``). Any other key raises, so a typo such
-    as ``"factr"`` cannot be silently ignored (transformers only logs a warning). A key set
-    to None counts as absent, as in transformers.
+    rotary dim (``head_dim * partial_rotary_factor``); ``max_position_embeddings`` stands
+    for ``max_positions`` (both given and different raises). ``llama_4_scaling_beta``
+    (Ministral 3, Mistral 4) is accepted and not applied: it is a per-position query
+    temperature that the model's attention applies, not part of RoPE. Any other key raises,
+    so a typo such as ``"factr"`` cannot be silently ignored (transformers only logs a
+    warning). A key set to None counts as absent, as in transformers.
 
     Args:
         dim: rotary dim ``d`` (even).
@@ -497,6 +512,26 @@ def rope_frequencies(
             "rope_theta as base (or drop it from the dict)"
         )
     _partial_rotary_factor(scaling)  # checked, not applied: dim is the rotary dim
+    in_dict = scaling.get("max_position_embeddings")
+    if in_dict is not None:
+        ok = isinstance(in_dict, numbers.Integral) and not isinstance(in_dict, bool)
+        if not ok or in_dict < 1:
+            raise ValueError(
+                f"scaling['max_position_embeddings'] must be an int >= 1, got {in_dict!r}"
+            )
+        if max_positions is not None and max_positions != in_dict:
+            raise ValueError(
+                f"scaling['max_position_embeddings'] = {in_dict} differs from max_positions = "
+                f"{max_positions}; give one of them"
+            )
+        max_positions = int(in_dict)
+    beta4 = scaling.get("llama_4_scaling_beta")
+    if beta4 is not None and (
+        isinstance(beta4, bool) or not isinstance(beta4, numbers.Real) or not beta4 >= 0
+    ):
+        raise ValueError(
+            f"scaling['llama_4_scaling_beta'] must be a real number >= 0, got {beta4!r}"
+        )
     if rope_type == "default":
         return inv_freq, 1.0
     if rope_type == "linear":

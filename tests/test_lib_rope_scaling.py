@@ -694,7 +694,63 @@ def test_bad_input_names_the_key(scaling, kwargs, exc, match):
 def test_messages_list_the_accepted_values():
     with pytest.raises(ValueError, match=r"must be one of \('default', 'linear', 'ntk'"):
         rope_frequencies(16, scaling={"rope_type": "su"})
-    with pytest.raises(ValueError, match=r"accepted keys: \['factor', 'partial_rotary_factor'"):
+    with pytest.raises(
+        ValueError,
+        match=r"accepted keys: \['factor', 'llama_4_scaling_beta', 'max_position_embeddings', "
+        r"'partial",
+    ):
         rope_frequencies(16, scaling={"rope_type": "linear", "factr": 2.0})
     with pytest.raises(ValueError, match=r"dim // 2 = 8"):
         rope_frequencies(16, scaling={**LONGROPE, "short_factor": [1.0]})
+
+
+def shipped_configs():
+    """transformers' configuration classes whose defaults carry a RoPE scaling dict.
+
+    Their defaults are the reference checkpoints' settings (gpt-oss, Apertus, CWM,
+    Ministral 3, Mistral 4, ...), so these are dicts real models ship, not made-up ones.
+    """
+    import importlib
+
+    names = {
+        "gpt_oss": "GptOssConfig",
+        "apertus": "ApertusConfig",
+        "cwm": "CwmConfig",
+        "ministral3": "Ministral3Config",
+        "mistral4": "Mistral4Config",
+    }
+    out = []
+    for module, cls in names.items():
+        mod = importlib.import_module(f"transformers.models.{module}.configuration_{module}")
+        out.append(pytest.param(getattr(mod, cls), id=cls))
+    return out
+
+
+@pytest.mark.parametrize("config_class", shipped_configs())
+def test_shipped_model_dicts_match_transformers(config_class):
+    """A real model's rope_parameters goes in as it is and gives transformers' frequencies."""
+    cfg = config_class()
+    params = dict(cfg.rope_parameters)
+    assert params.get("rope_type") in ("yarn", "llama3")
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    rotary = int(head_dim * params.get("partial_rotary_factor", 1.0))
+    hf_inv, hf_factor = ROPE_INIT_FUNCTIONS[params["rope_type"]](cfg, None, None)
+    ours, factor = rope_frequencies(
+        rotary, params["rope_theta"], params, max_positions=cfg.max_position_embeddings
+    )
+    rel = ((hf_inv.double() - ours).abs() / ours).max().item()
+    assert rel <= RTOL, (config_class.__name__, rel)
+    assert factor == pytest.approx(hf_factor, abs=1e-6)
+
+
+def test_max_position_embeddings_in_the_dict_must_agree():
+    params = {"rope_type": "dynamic", "factor": 2.0, "max_position_embeddings": 64}
+    a, _ = rope_frequencies(16, 10000.0, params, seq_len=128)
+    b, _ = rope_frequencies(16, 10000.0, {"rope_type": "dynamic", "factor": 2.0}, seq_len=128,
+                            max_positions=64)  # fmt: skip
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="differs from max_positions = 32"):
+        rope_frequencies(16, 10000.0, params, max_positions=32)
+    with pytest.raises(ValueError, match="llama_4_scaling_beta"):
+        rope_frequencies(16, 10000.0, {"rope_type": "linear", "factor": 2.0,
+                                       "llama_4_scaling_beta": -1})  # fmt: skip
