@@ -64,8 +64,17 @@ def as_positions(positions: object, *, integer: bool = False) -> torch.Tensor:
         raise TypeError(f"positions must hold integers or real numbers, got dtype {t.dtype}")
     if integer and t.is_floating_point():
         raise TypeError(f"positions must hold integers (they index a table), got {t.dtype}")
+    if not t.is_floating_point() and t.dtype != torch.int64:
+        t = t.long()  # uint8 or int16 positions would wrap around in j - i
     check_finite("positions", t)
     return t
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is True or False (a string such as "no" would count as true)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return value
 
 
 def check_finite(name: str, t: torch.Tensor) -> None:
@@ -74,7 +83,7 @@ def check_finite(name: str, t: torch.Tensor) -> None:
     Eagerly a ``ValueError``; under ``torch.compile`` an asynchronous assert, so that the
     check costs no host synchronisation and no graph break.
     """
-    if not t.is_floating_point():
+    if not t.is_floating_point() or t.device.type == "meta":
         return
     message = f"{name} must be finite, got a tensor holding NaN or infinity"
     ok = torch.isfinite(t).all()
@@ -174,6 +183,8 @@ def offsets(qp: torch.Tensor, kp: torch.Tensor) -> torch.Tensor:
 
 def check_positive(name: str, t: torch.Tensor) -> None:
     """Raise if ``t`` has an entry that is not > 0 (eagerly ``ValueError``; see check_finite)."""
+    if t.device.type == "meta":
+        return
     message = f"{name} must be > 0 everywhere, got a tensor with an entry <= 0 or NaN"
     ok = (t > 0).all()
     if torch.compiler.is_compiling():

@@ -24,8 +24,10 @@ so otherwise: a string, a function or an arbitrary module with a ``bias`` attrib
 ``nn.Linear`` has one) would otherwise run silently as NoPE. Schemes by name come from the
 registry, :func:`posemb.scheme`.
 
-Positions are ``[n]`` (shared by the batch) or ``[b, n]`` (one row per sequence, e.g. left
-padding or packed sequences); integer, or real for interpolated positions, and finite.
+Positions are ``[n]`` (shared by the batch) or ``[b, n]`` (one row per sequence, e.g.
+requests decoded together at different offsets); integer, or real for interpolated
+positions, and finite. There is no padding or segment mask: every query sees every key
+that the causal mask allows, so left padding or packed sequences need a mask of their own.
 
 NoPE: only the causal mask can break the symmetry (Kazemnejad et al. 2023, "The Impact of
 Positional Encoding on Length Generalization in Transformers"). Book chapter: "NoPE and
@@ -44,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import as_positions, check_int, check_qk, check_seq_positions
+from ._checks import as_positions, check_bool, check_int, check_qk, check_seq_positions
 
 __all__ = [
     "SCHEME_KINDS",
@@ -110,7 +112,7 @@ def check_scheme(scheme: object, *, kinds: tuple[str, ...] = SCHEME_KINDS) -> No
     elif isinstance(scheme, str):
         what = f"the string {scheme!r} (build it with posemb.scheme({scheme!r}, ...))"
     else:
-        what = f"{type(scheme).__name__} {scheme!r}"[:120]
+        what = f"an object of type {type(scheme).__name__}"
     raise TypeError(
         f"scheme must be None (NoPE) or a posemb.PositionScheme of kind {kinds}, got {what}. "
         f"Schemes by name: posemb.scheme(name, ...) with a name from posemb.SCHEME_NAMES; "
@@ -128,7 +130,10 @@ class NoPE(PositionScheme):
 
     kind = "none"
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, *positions: object) -> tuple:
+    def forward(self, *args: object, **kwargs: object) -> object:
+        if self.kind != "none":  # a subclass that declares another kind: its entry point
+            return super().forward(*args, **kwargs)
+        q, k = args[:2]
         return q, k
 
 
@@ -138,14 +143,34 @@ class KVCache:
     Holds the keys after the scheme's rotation (RoPE and xPos rotate a key once, by its own
     position, so cached keys never change), the values, and the keys' positions. Pass the
     same object to :meth:`MultiHeadAttention.forward` at every step; it grows by the new
-    tokens. Shapes: ``k`` ``[b, h_kv, t, d]``, ``v`` ``[b, h_kv, t, dv]``, ``positions``
-    ``[t]`` or ``[b, t]``.
+    tokens. One cache serves one layer: the first layer that appends owns it, and another
+    layer passing it raises (give each layer its own). Shapes: ``k`` ``[b, h_kv, t, d]``,
+    ``v`` ``[b, h_kv, t, dv]``, ``positions`` ``[t]`` or ``[b, t]``.
     """
 
     def __init__(self) -> None:
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
         self.positions: torch.Tensor | None = None
+        self._owner: int | None = None
+
+    def claim(self, owner: object) -> None:
+        """Tie the cache to the layer ``owner`` (done by the first append); refuse others."""
+        if self._owner is None:
+            self._owner = id(owner)
+        elif self._owner != id(owner):
+            raise ValueError(
+                "this KVCache already holds the keys of another attention layer: give every "
+                "layer its own posemb.KVCache"
+            )
+
+    def next_positions(self, n: int, device: torch.device) -> torch.Tensor:
+        """Positions that continue the cached ones: ``last + 1 .. last + n`` per sequence
+        (``0 .. n - 1`` when empty), ``[n]`` or ``[b, n]`` like the cached positions."""
+        if self.positions is None or self.positions.shape[-1] == 0:
+            return torch.arange(n, device=device)
+        last = self.positions[..., -1:]  # [1] or [b, 1]
+        return last.to(device) + 1 + torch.arange(n, device=device)
 
     @property
     def length(self) -> int:
@@ -238,6 +263,8 @@ def attention(
         ``[b, h, q, dv]``, and the weights when ``need_weights``.
     """
     check_qk(q, k)
+    check_bool("causal", causal)
+    check_bool("need_weights", need_weights)
     if not isinstance(v, torch.Tensor) or v.dim() != 4 or v.shape[:3] != k.shape[:3]:
         raise ValueError(
             f"v must have shape [b, h, k, dv] matching k {tuple(k.shape)} on b, h, k, "
@@ -248,6 +275,12 @@ def attention(
     mask = None  # [h, q, k] or [b, h, q, k] or [q, k]
     if bias is not None:
         _check_bias(bias, b, h, q_len, k_len)
+        if not bias.is_floating_point():
+            raise TypeError(
+                f"bias must be a floating tensor added to the logits, got dtype {bias.dtype} "
+                "(a boolean mask would be added as 0/1; use causal=True or a float bias with "
+                "-inf where keys are hidden)"
+            )
         mask = bias.to(q.dtype)
     use_is_causal = causal and mask is None and q_len == k_len and not need_weights
     if causal and not use_is_causal:
@@ -375,7 +408,8 @@ class MultiHeadAttention(nn.Module):
         Args:
             x: ``[b, n, dim]`` input (the new tokens when decoding with a cache).
             positions: ``[n]`` or ``[b, n]`` positions of the tokens in ``x``; default
-                ``t .. t + n - 1`` with ``t`` the tokens already in ``cache`` (0 without).
+                ``0 .. n - 1``, or with a non-empty ``cache`` the positions that follow its
+                last cached one, per sequence.
             cache: a :class:`KVCache` to read earlier keys and values from and to append
                 this call's to (decoding one or more tokens at a time).
             need_weights: also return weights ``[b, h, n, t + n]``.
@@ -385,12 +419,27 @@ class MultiHeadAttention(nn.Module):
                 f"x must have shape [b, n, dim={self.dim}], "
                 f"got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
             )
-        if cache is not None and not isinstance(cache, KVCache):
-            raise TypeError(f"cache must be a posemb.KVCache or None, got {type(cache).__name__}")
+        check_bool("need_weights", need_weights)
+        if cache is not None:
+            if not isinstance(cache, KVCache):
+                raise TypeError(
+                    f"cache must be a posemb.KVCache or None, got {type(cache).__name__}"
+                )
+            if not getattr(self.scheme, "cache_safe", True):
+                raise ValueError(
+                    f"scheme {type(self.scheme).__name__} changes its frequencies with the "
+                    "sequence length (dynamic NTK, LongRoPE without a fixed seq_len), so keys "
+                    "cached at an earlier length no longer match; fix seq_len in the scheme, "
+                    "or recompute without a cache"
+                )
+            cache.claim(self)
         b, n, _ = x.shape
-        past = 0 if cache is None else cache.length
         if positions is None:
-            positions = torch.arange(past, past + n, device=x.device)  # [n]
+            positions = (
+                torch.arange(n, device=x.device)
+                if cache is None
+                else cache.next_positions(n, x.device)
+            )  # [n] or [b, n]
         else:
             positions = as_positions(positions).to(x.device)
             check_seq_positions("positions", positions, n, batch=b)
@@ -401,7 +450,13 @@ class MultiHeadAttention(nn.Module):
         v = v.view(b, n, hk, d).transpose(1, 2)  # [b, h_kv, n, d]
         kind = None if self.scheme is None else self.scheme.kind
         if kind == "rotate":
+            shapes = (q.shape, k.shape)
             q, k = self.scheme(q, k, positions, positions)  # each rotated by its own position
+            if (getattr(q, "shape", None), getattr(k, "shape", None)) != shapes:
+                raise ValueError(
+                    f"scheme {type(self.scheme).__name__}.rotate_qk must return q and k of the "
+                    f"shapes it was given, {tuple(shapes[0])} and {tuple(shapes[1])}"
+                )
         k_positions = positions
         if cache is not None:
             k, v, k_positions = cache.append(k, v, positions)  # [b, h_kv, t + n, d]

@@ -24,6 +24,7 @@ name            class                                       kind
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from ._checks import check_int
@@ -55,7 +56,7 @@ def _learned(num_heads, head_dim, causal, max_positions, **options):
 
 
 def _rope(num_heads, head_dim, causal, max_positions, **options):
-    return Rotary(head_dim, **options)
+    return Rotary(head_dim, max_positions=max_positions, **options)
 
 
 def _xpos(num_heads, head_dim, causal, max_positions, **options):
@@ -108,6 +109,34 @@ _BUILDERS: dict[str, Callable[..., PositionScheme]] = {
 #: Names :func:`scheme` accepts, grouped by where position enters.
 SCHEME_NAMES = tuple(_BUILDERS)
 
+_CLASSES = {
+    "nope": NoPE,
+    "sinusoidal": SinusoidalPositionalEmbedding,
+    "learned": LearnedPositionalEmbedding,
+    "rope": Rotary,
+    "xpos": XPos,
+    "t5": T5RelativeBias,
+    "shaw": ShawRelativeKeys,
+    "alibi": ALiBi,
+    "kerple": KerpleBias,
+    "fire": FireBias,
+    "cope": CoPE,
+}
+# Constructor arguments that posemb.scheme fills in from its own arguments.
+_SHARED = {
+    "nope": (),
+    "sinusoidal": ("dim",),
+    "learned": ("num_positions", "dim"),
+    "rope": ("head_dim", "max_positions"),
+    "xpos": ("head_dim",),
+    "t5": ("num_heads",),
+    "shaw": ("head_dim",),
+    "alibi": ("num_heads",),
+    "kerple": ("num_heads",),
+    "fire": ("num_heads",),
+    "cope": ("head_dim",),
+}
+
 
 def scheme(
     name: str,
@@ -142,4 +171,15 @@ def scheme(
         raise TypeError(f"causal must be True or False, got {causal!r}")
     if max_positions is not None:
         check_int("max_positions", max_positions, minimum=1)
+    cls = _CLASSES[name]
+    accepted = [
+        p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *_SHARED[name])
+    ]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"scheme {name!r} ({cls.__name__}) got unknown option(s) {unknown}; its options are "
+            f"{accepted} (num_heads, head_dim, causal and max_positions are set by "
+            "posemb.scheme itself)"
+        )
     return _BUILDERS[name](num_heads, head_dim, causal, max_positions, **options)

@@ -23,6 +23,7 @@ from torch import nn
 
 from ._checks import (
     as_positions,
+    check_bool,
     check_int,
     check_positive_float,
     check_qk,
@@ -81,6 +82,7 @@ def t5_bucket(
         LongTensor of the same shape as ``relative_position``, values in ``[0, num_buckets)``.
     """
     rel = as_positions(relative_position, integer=True).long()
+    check_bool("bidirectional", bidirectional)
     check_int("num_buckets", num_buckets, minimum=2 if not bidirectional else 4)
     check_int("max_distance", max_distance, minimum=1)
     offset = torch.zeros_like(rel)
@@ -151,7 +153,7 @@ class T5RelativeBias(PositionScheme):
     ) -> None:
         super().__init__()
         self.num_heads = check_int("num_heads", num_heads, minimum=1)
-        self.bidirectional = bool(bidirectional)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
         self.num_buckets = check_int("num_buckets", num_buckets, minimum=2)
         self.max_distance = check_int("max_distance", max_distance, minimum=1)
         t5_bucket(torch.zeros(1, dtype=torch.long), bidirectional, num_buckets, max_distance)
@@ -234,9 +236,10 @@ class ShawRelativeKeys(PositionScheme):
         self.table = nn.Parameter(torch.randn(2 * max_distance + 1, head_dim) * init_std)
 
     def index(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
-        """Row of ``table`` for each (query, key): ``clip(j - i) + K``, LongTensor ``[q, k]``."""
-        qp, kp = as_positions(q_positions, integer=True), as_positions(k_positions, integer=True)
-        rel = kp[None, :] - qp[:, None]  # [q, k]
+        """Row of ``table`` for each (query, key): ``clip(j - i) + K``, LongTensor ``[q, k]``
+        (``[b, q, k]`` for per-sequence positions)."""
+        qp, kp = pair_positions(q_positions, k_positions, integer=True)
+        rel = offsets(qp, kp)  # [(b,) q, k]
         return rel.clamp(-self.max_distance, self.max_distance) + self.max_distance
 
     def content_bias(self, q, k, q_positions, k_positions):

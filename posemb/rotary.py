@@ -854,6 +854,11 @@ class RotaryEmbedding(nn.Module):
         if rotary_dim is None:
             # as transformers: dim = int(head_dim * partial_rotary_factor)
             rotary_dim = head_dim if partial is None else int(head_dim * partial)
+            if rotary_dim % 2 and partial is None:
+                raise ValueError(
+                    f"head_dim must be even to rotate every feature in pairs, got {head_dim} "
+                    "(or give an even rotary_dim to rotate only the first features)"
+                )
         elif partial is not None and rotary_dim != int(head_dim * partial):
             raise ValueError(
                 f"scaling['partial_rotary_factor'] = {partial!r} gives a rotary dim of "
@@ -878,6 +883,28 @@ class RotaryEmbedding(nn.Module):
         self._length_dependent = rope_type in _LENGTH_DEPENDENT and seq_len is None
         self.attention_factor = factor
         self.register_buffer("inv_freq", inv_freq, persistent=False)  # [r/2] float64
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 (nn.Module's signature)
+        # .half(), .to(torch.bfloat16), to_empty() and friends would cast or blank the
+        # buffer too; recompute it in float64 on its new device, so the angles stay exact.
+        super()._apply(fn, recurse)
+        device = self.inv_freq.device
+        inv_freq, _ = rope_frequencies(
+            self.rotary_dim,
+            self.base,
+            self.scaling,
+            seq_len=self.seq_len,
+            max_positions=self.max_positions,
+            device=device,
+        )
+        self.inv_freq = inv_freq
+        return self
+
+    @property
+    def cache_safe(self) -> bool:
+        """False when the frequencies follow the current length (a key cached at an earlier
+        length would keep stale frequencies): dynamic NTK or LongRoPE with ``seq_len=None``."""
+        return not self._length_dependent
 
     def _frequencies(self, seq_len: int) -> tuple[torch.Tensor, float]:
         return rope_frequencies(
@@ -938,6 +965,11 @@ class RotaryEmbedding(nn.Module):
                 f"q and k last dim must be head_dim={self.head_dim}, got {q.shape[-1]}"
             )
         check_int("offset", offset)
+        if offset and positions is not None:
+            raise ValueError(
+                "give either offset or positions, not both (positions already say where the "
+                f"queries are), got offset={offset}"
+            )
         b = q.shape[0]
         if positions is None:
             positions = torch.arange(offset, offset + q.shape[-2], device=q.device)
@@ -1021,6 +1053,11 @@ class Rotary(PositionScheme):
             max_positions=max_positions,
         )
         self.head_dim = head_dim
+
+    @property
+    def cache_safe(self) -> bool:
+        """Whether keys rotated once stay valid in a key/value cache (see RotaryEmbedding)."""
+        return self.rope.cache_safe
 
     def rotate_qk(
         self,

@@ -397,5 +397,5 @@ def test_boundary_token_is_prepended_and_adds_one_embedding_row():
 def test_schema_accepts_exactly_the_registry_names():
     import posemb
 
-    schema = experiments.schema()
+    schema = json.loads(experiments.schema_path().read_text())
     assert tuple(schema["properties"]["schemes"]["items"]["enum"]) == posemb.SCHEME_NAMES

@@ -25,6 +25,7 @@ from posemb import (
     Rotary,
     RotaryEmbedding,
     ShawRelativeKeys,
+    T5RelativeBias,
     XPos,
     apply_rope,
     apply_rope_reference,
@@ -127,7 +128,7 @@ def test_registry_builds_every_name_and_refuses_bad_ones():
         posemb.scheme("cope", num_heads=2, head_dim=8)
     with pytest.raises(TypeError, match="causal"):
         posemb.scheme("rope", num_heads=2, head_dim=8, causal=1)
-    with pytest.raises(TypeError, match="unexpected keyword"):
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \[.slopes.\]"):
         posemb.scheme("alibi", num_heads=2, head_dim=8, slopes=None)
 
 
@@ -401,3 +402,146 @@ def test_library_calls_leave_global_state_alone():
     mha(torch.randn(1, 4, DIM))
     assert (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()) == before
     assert math.isfinite(float(mha(torch.randn(1, 4, DIM)).sum()))
+
+
+# ----------------------------------------------------------------------------- review fixes
+
+
+@pytest.mark.parametrize("cast", ["half", "bfloat16", "float", "double"])
+def test_casting_a_module_keeps_float64_frequencies(cast):
+    """model.half() casts every floating buffer; RoPE's frequencies are recomputed instead."""
+    ref = Rotary(16)
+    rope = getattr(Rotary(16), cast)()
+    assert rope.rope.inv_freq.dtype == torch.float64
+    assert torch.equal(rope.rope.inv_freq, ref.rope.inv_freq)
+    q = torch.randn(1, 1, 1, 16)
+    pos = torch.tensor([4000])
+    a = rope(q.double(), q.double(), pos, pos)[0]
+    b = ref(q.double(), q.double(), pos, pos)[0]
+    assert torch.equal(a, b)
+
+
+def test_to_empty_then_load_gives_valid_frequencies():
+    src = MultiHeadAttention(DIM, HEADS, scheme=Rotary(HEAD_DIM), causal=True)
+    with torch.device("meta"):
+        dst = MultiHeadAttention(DIM, HEADS, scheme=Rotary(HEAD_DIM), causal=True)
+    dst.to_empty(device="cpu").load_state_dict(src.state_dict())
+    assert torch.equal(dst.scheme.rope.inv_freq, src.scheme.rope.inv_freq)
+    x = torch.randn(1, 5, DIM)
+    torch.testing.assert_close(dst(x), src(x), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32])
+def test_narrow_integer_positions_do_not_wrap(dtype):
+    pos = torch.tensor([0, 1, 2])
+    want = ALiBi(4)(pos, pos)
+    torch.testing.assert_close(ALiBi(4)(pos.to(dtype), pos.to(dtype)), want, atol=0, rtol=0)
+
+
+def test_registry_passes_max_positions_to_rope_and_names_options():
+    s = posemb.scheme(
+        "rope", num_heads=4, head_dim=8, max_positions=64,
+        scaling={"rope_type": "dynamic", "factor": 2.0},
+    )  # fmt: skip
+    assert s.rope.max_positions == 64 and not s.cache_safe
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['bsae'\].*'base'"):
+        posemb.scheme("rope", num_heads=4, head_dim=8, bsae=500.0)
+
+
+def test_a_cache_belongs_to_one_layer():
+    a = MultiHeadAttention(DIM, HEADS, scheme=build("rope"), causal=True)
+    b = MultiHeadAttention(DIM, HEADS, scheme=build("rope"), causal=True)
+    cache = KVCache()
+    a(torch.randn(1, 3, DIM), cache=cache)
+    with pytest.raises(ValueError, match="give every layer its own"):
+        b(torch.randn(1, 3, DIM), cache=cache)
+
+
+def test_default_decode_positions_continue_each_sequence():
+    mha = MultiHeadAttention(DIM, HEADS, scheme=build("rope"), causal=True).eval()
+    x = torch.randn(2, 5, DIM)
+    positions = torch.tensor([[0, 1, 2, 3, 4], [10, 11, 12, 13, 14]])
+    with torch.no_grad():
+        full = mha(x, positions=positions)
+        cache = KVCache()
+        mha(x[:, :4], positions=positions[:, :4], cache=cache)
+        step = mha(x[:, 4:], cache=cache)  # no positions: 4 and 14
+    assert cache.positions[:, -1].tolist() == [4, 14]
+    torch.testing.assert_close(step, full[:, 4:], atol=1e-6, rtol=1e-5)
+
+
+def test_length_dependent_rope_refuses_a_cache_unless_the_length_is_fixed():
+    dynamic = {"rope_type": "dynamic", "factor": 2.0}
+    mha = MultiHeadAttention(
+        DIM, HEADS, scheme=Rotary(HEAD_DIM, scaling=dynamic, max_positions=4), causal=True
+    )
+    with pytest.raises(ValueError, match="fix seq_len"):
+        mha(torch.randn(1, 3, DIM), cache=KVCache())
+    fixed = MultiHeadAttention(
+        DIM, HEADS, scheme=Rotary(HEAD_DIM, scaling=dynamic, max_positions=4, seq_len=16),
+        causal=True,
+    ).eval()  # fmt: skip
+    x = torch.randn(1, 10, DIM)
+    with torch.no_grad():
+        cache = KVCache()
+        steps = torch.cat([fixed(x[:, i : i + 1], cache=cache) for i in range(10)], dim=1)
+        torch.testing.assert_close(steps, fixed(x), atol=1e-5, rtol=1e-5)
+
+
+def test_attention_refuses_boolean_bias_and_non_bool_flags():
+    q = torch.randn(1, 2, 3, 4)
+    with pytest.raises(TypeError, match="bias must be a floating tensor"):
+        posemb.attention(q, q, q, bias=torch.ones(2, 3, 3, dtype=torch.bool))
+    with pytest.raises(TypeError, match="causal must be True or False"):
+        posemb.attention(q, q, q, causal="no")
+    with pytest.raises(TypeError, match="need_weights must be True or False"):
+        MultiHeadAttention(DIM, HEADS)(torch.randn(1, 3, DIM), need_weights="yes")
+    with pytest.raises(TypeError, match="bidirectional must be True or False"):
+        T5RelativeBias(4, bidirectional="no")
+    with pytest.raises(TypeError, match="bidirectional must be True or False"):
+        posemb.t5_bucket(torch.arange(3), bidirectional="False")
+
+
+def test_attention_checks_what_a_custom_rotation_returns():
+    class Truncating(PositionScheme):
+        kind = "rotate"
+
+        def rotate_qk(self, q, k, q_positions, k_positions):
+            return q[..., :4], k[..., :4]
+
+    with pytest.raises(ValueError, match="must return q and k of the shapes it was given"):
+        MultiHeadAttention(DIM, HEADS, scheme=Truncating())(torch.randn(1, 3, DIM))
+
+
+def test_a_nope_subclass_with_another_kind_uses_its_entry_point():
+    class Shift(posemb.NoPE):
+        kind = "rotate"
+
+        def rotate_qk(self, q, k, q_positions, k_positions):
+            return q + 1, k
+
+    q = torch.zeros(1, 1, 2, 4)
+    assert torch.equal(Shift()(q, q, torch.arange(2), torch.arange(2))[0], q + 1)
+
+
+def test_meta_device_shape_tracing_for_xpos_and_learned_tables():
+    with torch.device("meta"):
+        mha = MultiHeadAttention(DIM, HEADS, scheme=XPos(HEAD_DIM), causal=True)
+        out = mha(torch.empty(2, 5, DIM))
+        table = posemb.LearnedPositionalEmbedding(8, DIM)(torch.arange(5))
+    assert out.shape == (2, 5, DIM) and table.shape == (5, DIM)
+
+
+def test_offset_and_positions_together_are_refused():
+    q = torch.randn(1, 1, 3, 8)
+    with pytest.raises(ValueError, match="either offset or positions"):
+        RotaryEmbedding(8)(q, q, offset=5, positions=torch.arange(3))
+    with pytest.raises(ValueError, match="head_dim must be even"):
+        Rotary(7)
+
+
+def test_shaw_index_takes_per_sequence_positions():
+    shaw = ShawRelativeKeys(HEAD_DIM, max_distance=2)
+    qp = torch.tensor([[0, 1, 2], [5, 6, 7]])
+    idx = shaw.index(qp, qp)
+    assert idx.shape == (2, 3, 3) and torch.equal(idx[1], shaw.index(qp[1], qp[1]))
