@@ -886,18 +886,22 @@ class RotaryEmbedding(nn.Module):
 
     def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 (nn.Module's signature)
         # .half(), .to(torch.bfloat16), to_empty() and friends would cast or blank the
-        # buffer too; recompute it in float64 on its new device, so the angles stay exact.
+        # buffer too. Keep the float64 values (moved to the new device), or, when they
+        # never existed (built on the meta device), compute them from the configuration.
+        before = self.inv_freq
         super()._apply(fn, recurse)
         device = self.inv_freq.device
-        inv_freq, _ = rope_frequencies(
-            self.rotary_dim,
-            self.base,
-            self.scaling,
-            seq_len=self.seq_len,
-            max_positions=self.max_positions,
-            device=device,
-        )
-        self.inv_freq = inv_freq
+        if before.device.type != "meta":
+            self.inv_freq = before.to(device=device, dtype=torch.float64)
+        else:
+            self.inv_freq, _ = rope_frequencies(
+                self.rotary_dim,
+                self.base,
+                self.scaling,
+                seq_len=self.seq_len,
+                max_positions=self.max_positions,
+                device=device,
+            )
         return self
 
     @property

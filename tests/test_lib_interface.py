@@ -545,3 +545,13 @@ def test_shaw_index_takes_per_sequence_positions():
     qp = torch.tensor([[0, 1, 2], [5, 6, 7]])
     idx = shaw.index(qp, qp)
     assert idx.shape == (2, 3, 3) and torch.equal(idx[1], shaw.index(qp[1], qp[1]))
+
+
+def test_moving_a_module_keeps_edited_frequencies():
+    """Chapters edit inv_freq in place to try other frequencies; .to() must not undo it."""
+    rope = Rotary(16)
+    with torch.no_grad():
+        rope.rope.inv_freq.mul_(0.5)
+    edited = rope.rope.inv_freq.clone()
+    rope.to("cpu").float().eval()
+    assert torch.equal(rope.rope.inv_freq, edited)
