@@ -54,6 +54,7 @@ from .relative import (
     t5_bucket,
 )
 from .rotary import (
+    ROPE_BACKENDS,
     ROPE_TYPES,
     Rotary,
     RotaryEmbedding,
@@ -94,6 +95,7 @@ __all__ = [
     "LearnedPositionalEmbedding",
     # rotary
     "ROPE_TYPES",
+    "ROPE_BACKENDS",
     "rope_frequencies",
     "rope_angles",
     "rope_cos_sin",

@@ -26,10 +26,12 @@ floor ``q * 1.0, k * 1.0``: ``benchmarks/rope_speed.py``, figures in ``benchmark
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import types
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 
 import torch
@@ -37,15 +39,15 @@ import torch
 __all__ = ["rope_eager_into", "compiled_rope", "compiled_available"]
 
 # Elements of ``x[..., :r]`` per block of the eager kernel. A block is a run of ``x`` in
-# memory order (for ``[1, 32, 4096, 128]``: one head, 2 MiB of float32), so the one kernel
-# that reads ``x`` streams it, and its working set (the block, its products, twice its
-# size, and the block of ``out``: ~8 MiB) stays in the 32 MiB L3 cache between the
-# block's two kernels. Measured at rest: blocks of 2**16-2**17 elements (one L2) pay more
-# in per-kernel overhead than they save; blocks spanning the sequence dim of many heads
-# (the strided chunks of ``posemb.apply_rope`` today) read ``x`` as 32 short streams and
-# were ~10% slower. Under CPU contention every threaded kernel may wait for a descheduled
-# thread, so fewer, larger blocks also degrade less.
-_CHUNK_ELEMENTS = 1 << 19
+# memory order (for ``[1, 32, 4096, 128]``: two heads, 4 MiB of float32), so the kernel
+# that reads ``x`` streams it, and the block's working set (``x``, the products, twice its
+# size, and ``out``: ~16 MiB) stays in the 32 MiB L3 cache between its two kernels.
+# Measured at rest on [1, 32, 4096, 128] float32, x floor over three runs: 2**17 1.51-1.56,
+# 2**18 1.36-1.40, 2**19 1.30-1.35, 2**20 1.24-1.30 (smaller blocks pay more per-kernel
+# overhead). Blocks cutting the sequence dim of all 32 heads (as ``posemb.apply_rope``
+# chunks today) were ~5% slower than whole heads. Under CPU contention every threaded
+# kernel may wait for a descheduled thread, so fewer, larger blocks also degrade less.
+_CHUNK_ELEMENTS = 1 << 20
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -101,6 +103,82 @@ def _table_block(table: torch.Tensor, block: tuple[slice, ...], extra: int) -> t
     return table[tuple(index)]
 
 
+# Per thread, the last table built, ``(key, table)``: ``apply_rope`` rotates q and then k
+# with the same cos/sin, and a model's layers share them. The key holds weak references, so
+# it keeps neither tensor alive, and their version counters, so an in-place change misses.
+# A miss with the same table shape refills the old table's memory (no fresh page faults).
+_thread = threading.local()
+
+
+def _table(
+    cos: torch.Tensor,  # [..., n, r] or [r]
+    sin: torch.Tensor,  # [..., n, r] or [r]
+    r: int,
+    layout: str,
+    dtype: torch.dtype,
+) -> torch.Tensor:  # half [..., n, 2, 2, r/2]; interleaved [..., n, 2, r]
+    """The per-position coefficients of :func:`_rope_blocks_into`, from ``cos``/``sin``.
+
+    Half layout: ``t[..., j, j', :]`` multiplies pair member ``j'`` into output member ``j``:
+    ``[[c, -s], [s, c]]``, each ``[..., n, r/2]``. Interleaved: ``[cos, sin]``. Remembered
+    for the next call with the same (unmodified) ``cos`` and ``sin`` objects.
+    """
+    versions = _version(cos), _version(sin)
+    last = getattr(_thread, "table", None)
+    if last is not None and None not in versions:
+        (cos_ref, sin_ref, last_versions, *rest), table = last
+        same = cos_ref() is cos and sin_ref() is sin
+        if same and last_versions == versions and rest == [r, layout, dtype]:
+            return table
+    h = r // 2
+    shape = (*cos.shape[:-1], 2, 2, h) if layout == "half" else (*cos.shape[:-1], 2, r)
+    old = last[1] if last is not None else None
+    wanted = (math.prod(shape), dtype, cos.device)
+    if old is not None and (old.numel(), old.dtype, old.device) == wanted:
+        table = old.view(shape)  # refill: same size, memory already mapped
+    else:
+        table = torch.empty(shape, dtype=dtype, device=cos.device)
+    _thread.table = None  # its contents are about to change
+    if layout == "half":
+        c, s = cos[..., :h], sin[..., :h]  # [..., n, r/2]
+        table[..., 0, 0, :] = c
+        table[..., 0, 1, :] = s
+        table[..., 0, 1, :].neg_()  # -s: negating is exact
+        table[..., 1, 0, :] = s
+        table[..., 1, 1, :] = c
+    else:
+        table[..., 0, :] = cos
+        table[..., 1, :] = sin
+    if None not in versions:
+        _thread.table = ((weakref.ref(cos), weakref.ref(sin), versions, r, layout, dtype), table)
+    return table
+
+
+def _version(t: torch.Tensor) -> int | None:
+    """``t``'s version counter (bumped by every in-place change), or None where it has none
+    (inference-mode tensors)."""
+    try:
+        return t._version
+    except RuntimeError:
+        return None
+
+
+# Per-thread scratch for the products, kept between calls: at most 2 * _CHUNK_ELEMENTS
+# elements per dtype and device (8 MiB in float32). A fresh buffer per call paid its page
+# faults every time (~1 ms per 4 MiB here: +40% of the floor on a [1, 8, 1024, 128] x).
+
+
+def _scratch(numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A 1-d buffer of at least ``numel`` elements, this thread's own, reused across calls."""
+    buffers = getattr(_thread, "buffers", None)
+    if buffers is None:
+        buffers = _thread.buffers = {}
+    buffer = buffers.get((dtype, device))
+    if buffer is None or buffer.numel() < numel:
+        buffer = buffers[dtype, device] = torch.empty(numel, dtype=dtype, device=device)
+    return buffer[:numel]
+
+
 def _rope_blocks_into(
     out: torch.Tensor,  # [..., n, d], written in [..., :r]
     x: torch.Tensor,  # [..., n, d]
@@ -121,7 +199,7 @@ def _rope_blocks_into(
     over contiguous rows of ``r/2`` or more. (An elementwise kernel can't do the rotation
     over views of ``x``: sending half ``j`` to half ``1 - j`` needs a negative stride.)
 
-    Interleaved layout (and any dtype): the same with the table ``[cos, sin]``
+    Interleaved layout: the same with the table ``[cos, sin]``
     ``[..., n, 2, r]``, then ``out_even = (a*c) - (b*s)``, ``out_odd = (b*c) + (a*s)`` as
     two kernels over stride-2 views.
 
@@ -129,18 +207,12 @@ def _rope_blocks_into(
     ``out.dtype`` as they are stored: one rounding.
     """
     h = r // 2
-    cos, sin = cos.to(compute_dtype), sin.to(compute_dtype)
-    if layout == "half":
-        c, s = cos[..., :h], sin[..., :h]  # [..., n, r/2]
-        table = torch.stack((torch.stack((c, -s), -2), torch.stack((s, c), -2)), -3)
-        extra = 3  # table [..., n, 2, 2, r/2]
-    else:
-        table = torch.stack((cos, sin), -2)  # [..., n, 2, r]
-        extra = 2
+    table = _table(cos, sin, r, layout, compute_dtype)
+    extra = 3 if layout == "half" else 2
     positions = x.shape[:-1]  # [..., n]
     blocks = list(_blocks(positions, r))
     first = x[blocks[0]]
-    buffer = torch.empty(first.numel() // first.shape[-1] * 2 * r, dtype=compute_dtype)
+    buffer = _scratch(first.numel() // first.shape[-1] * 2 * r, compute_dtype, x.device)
     for block in blocks:
         xb = x[block][..., :r]  # [..., m, r]
         tb = _table_block(table, block, extra)
@@ -221,14 +293,15 @@ def _rope_formula(layout: str, low_precision: bool) -> Callable[..., torch.Tenso
     return rope
 
 
-def _specialised(layout: str, dtype: torch.dtype) -> Callable[..., torch.Tensor]:
+def _specialised(layout: str, dtype: torch.dtype, tag: str = "") -> Callable[..., torch.Tensor]:
     """:func:`_rope_formula`'s closure for ``(layout, dtype)``, with a code object of its own.
 
     Dynamo keeps its compiled variants, and counts them against its recompile limit (8), per
-    code object: closures of one ``def`` share theirs, so each key gets a copy.
+    code object: closures of one ``def`` share theirs, so each key gets a copy. Its name
+    (plus ``tag``) also keys dynamo's memory of which dims changed between calls.
     """
     rope = _rope_formula(layout, dtype in _LOW_PRECISION)
-    name = f"rope_{layout}_{str(dtype).removeprefix('torch.')}"
+    name = f"rope_{layout}_{str(dtype).removeprefix('torch.')}{tag}"
     code = rope.__code__.replace(co_name=name)
     return types.FunctionType(code, rope.__globals__, name, rope.__defaults__, rope.__closure__)
 
@@ -254,10 +327,10 @@ def _shape_marked(t: torch.Tensor) -> torch.Tensor:
 class _CompiledRope:
     """``(x, cos, sin, r) -> Tensor``: the compiled rotation, eager if compiling fails."""
 
-    def __init__(self, layout: str, dtype: torch.dtype) -> None:
+    def __init__(self, layout: str, dtype: torch.dtype, tag: str = "") -> None:
         self.layout = layout
         self.dtype = dtype
-        self.fn = torch.compile(_specialised(layout, dtype), fullgraph=True)
+        self.fn = torch.compile(_specialised(layout, dtype, tag), fullgraph=True)
         self.failed = False
 
     def compiled(
@@ -309,9 +382,9 @@ def compiled_available() -> bool:
 
     The probe compiles and runs the half-layout float32 kernel on ``x`` ``[1, 2, 3, 8]``
     and checks it against :func:`rope_eager_into`; any exception (no C++ compiler, a
-    Python/torch combination dynamo doesn't support, ...) or a wrong result means False. The
-    probe is a full first compile (see :func:`compiled_rope` for its cost); its compiled
-    variant serves later ``[1, h, n, d]`` calls with ``cos`` ``[n, d]``.
+    Python/torch combination dynamo doesn't support, ...) or a wrong result means False,
+    never an exception. It costs a full compile (seconds, see ``benchmarks/README.md``;
+    :data:`probe_seconds` records it) and, its head dim being 8, serves no real call.
     """
     global _AVAILABLE, probe_seconds
     with _LOCK:
@@ -345,18 +418,25 @@ def compiled_rope(
     ``f`` takes ``x`` ``[..., n, d]`` of ``dtype`` and ``cos``/``sin`` ``[..., n, r]`` cast to
     ``dtype`` (``r`` must equal their last dim), validated as for :func:`rope_eager_into`,
     and returns a new contiguous ``[..., n, d]``: ``x[..., :r]`` rotated, ``x[..., r:]``
-    copied. It is ``torch.compile(..., dynamic=True, fullgraph=True)`` of the formula, cached
-    per ``(layout, dtype)``: a new length (or batch, heads) reuses the compiled kernel, a new
-    rank, broadcast pattern, a dim of size 1 (dynamo specialises 0 and 1) or autograd
-    compiles another variant. Half precision computes in float32 and rounds once, as the
-    eager kernel does, so the two agree exactly there; float32/float64 agree to an ulp or
-    so only if inductor reorders (``tests/test_lib_rope_kernels.py``).
+    copied, computed under ``torch.no_grad()``. It is ``torch.compile(..., fullgraph=True)``
+    of the formula with every dim but the last marked dynamic (:func:`_shape_marked`),
+    cached per ``(layout, dtype)``: a new length, batch or head count reuses the compiled
+    kernel; a new ``d`` or ``r``, rank, broadcast pattern, stride pattern or a dim of size 1
+    (dynamo specialises sizes 0 and 1) compiles another variant, up to dynamo's limit of 8
+    per key (beyond it dynamo runs the formula uncompiled: same numbers, slower).
 
-    Cost: the first call of each variant compiles (C++ through inductor); measured here
-    (2 cores, warm on-disk inductor cache vs cold) see ``benchmarks/README.md``. Returns
-    None where :func:`compiled_available` is False or compiling this key failed before;
-    a failure on a later call warns once and falls back to :func:`rope_eager_into`. Never
-    raises for a failed compile.
+    Numbers: half precision computes in float32 and rounds once, as the eager kernel, so the
+    two agree exactly. In float32/float64 inductor here emits separate multiplies and
+    compiles with ``-ffp-contract=off``, and the results matched the textbook formula bit for
+    bit; the tests allow ``4 eps (|a| + |b|)`` per pair in case a build fuses multiply-adds.
+
+    Cost, measured on 2 cores (``benchmarks/rope_speed.py``): the first call of each variant
+    compiles, 0.25-0.35 s with inductor's on-disk cache warm (~6-11 eager calls on
+    ``[1, 32, 4096, 128]``), ~1.2 s from scratch; :func:`compiled_available`'s probe, the
+    process's first compile, takes 3.6-3.8 s warm and ~11 s from scratch. Returns None where
+    :func:`compiled_available` is False or compiling this key failed before; a failure in a
+    later call warns once (``RuntimeWarning``) and falls back to :func:`rope_eager_into`,
+    so ``f`` never raises for a failed compile.
     """
     if (layout, dtype) in _FAILED or not compiled_available():
         return None

@@ -78,7 +78,8 @@ class CoPE(PositionScheme):
 
     Returns ``[b, h, q, k]``. Positions are counted over earlier keys, so the scheme is
     ``causal_only``: ``MultiHeadAttention(..., causal=False)`` refuses it. The position
-    vectors start at zero as in the authors' code, so a fresh CoPE is NoPE. Book chapter: "NoPE and CoPE".
+    vectors start at zero as in the authors' code, so a fresh CoPE is NoPE. Book chapter:
+    "NoPE and CoPE".
 
     Args:
         head_dim: ``d``.

@@ -43,6 +43,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from . import _rope_kernels
 from ._checks import (
     as_positions,
     check_even,
@@ -59,6 +60,7 @@ from .attention import PositionScheme
 
 __all__ = [
     "ROPE_TYPES",
+    "ROPE_BACKENDS",
     "rope_frequencies",
     "rope_angles",
     "rope_cos_sin",
@@ -75,11 +77,8 @@ __all__ = [
     "convert_qk_weights",
 ]
 
-# Elements per chunk for the fast path. Smaller chunks (2**17) stay in cache and measured
-# ~1.1-1.5x the floor on an idle 2-core machine, but each chunk costs 4 threaded kernel
-# launches and under CPU contention that overhead dominated (6x); 2**22 measured best there
-# (benchmarks/rope_speed.py, benchmarks/README.md).
-_CHUNK_ELEMENTS = 1 << 22
+# Below this many elements apply_rope uses the textbook formula directly: the blocked kernel
+# only pays off on inputs that do not fit in cache.
 _FAST_MIN_ELEMENTS = 1 << 16
 
 
@@ -703,9 +702,10 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 def _rope_reference(x, cos, sin, r, layout):
     if x.dtype in _LOW_PRECISION:
-        # float32 arithmetic and one rounding at the end, on every path of apply_rope, so
-        # the result never depends on batch size, grad mode or torch.compile
-        cos32, sin32 = cos.to(torch.float32), sin.to(torch.float32)
+        # float32 arithmetic on cos/sin rounded to x.dtype, and one rounding at the end, on
+        # every path of apply_rope: the result never depends on batch size or grad mode
+        cos32 = cos.to(x.dtype).to(torch.float32)
+        sin32 = sin.to(x.dtype).to(torch.float32)
         return _rope_reference(x.to(torch.float32), cos32, sin32, r, layout).to(x.dtype)
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     x_rot, x_pass = x[..., :r], x[..., r:]  # [..., r], [..., d - r]
@@ -717,51 +717,49 @@ def _rope_reference(x, cos, sin, r, layout):
     return torch.cat((x_rot * cos + rotated * sin, x_pass), dim=-1)  # [..., d]
 
 
-def _rope_into(out, x, cos, sin, r, layout):
-    """out[..., :r] = rotation of x[..., :r]; four fused elementwise passes, no temporaries."""
-    a, b = _pair_views(x, r, layout)  # [..., r/2]
-    oa, ob = _pair_views(out, r, layout)
-    ca, cb = _pair_views(cos, r, layout)
-    sa, sb = _pair_views(sin, r, layout)
-    torch.mul(a, ca, out=oa)  # a cos
-    oa.addcmul_(b, sa, value=-1.0)  # a cos - b sin
-    torch.mul(b, cb, out=ob)  # b cos
-    ob.addcmul_(a, sb)  # b cos + a sin
-
-
-def _rope_interleaved_complex(out, x, cos, sin, r):
-    """out[..., :r] = rotation of x[..., :r] for the interleaved layout, in one kernel.
-
-    Pairs ``(2i, 2i + 1)`` are the real and imaginary parts of a complex number, and a
-    rotation by angle ``t`` is a multiplication by ``e^{it} = cos t + i sin t`` (RoFormer's
-    complex form, and how Meta's reference code applies it): one pass over ``x`` and
-    ``out``, with the ``[..., n, r/2]`` table of ``e^{it}`` as the only other read.
-    """
-    xs = x[..., :r].unflatten(-1, (r // 2, 2))  # [..., n, r/2, 2]
-    if xs.stride(-1) != 1 or xs.storage_offset() % 2 or any(st % 2 for st in xs.stride()[:-1]):
-        xs = xs.contiguous()
-    turn = torch.complex(cos[..., 0:r:2], sin[..., 0:r:2])  # [..., n, r/2]
-    target = torch.view_as_complex(out[..., :r].unflatten(-1, (r // 2, 2)))  # [..., n, r/2]
-    torch.mul(torch.view_as_complex(xs), turn, out=target)
+ROPE_BACKENDS = ("eager", "compiled", "auto")
+# "auto" compiles only for inputs this large, where the measured gain repays the first
+# call's compile (benchmarks/rope_speed.py: 0.25-1.2 s per shape variant, ~4-11 s for the
+# process's first compile).
+_AUTO_COMPILE_ELEMENTS = 1 << 22
 
 
 def apply_rope(
-    x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layout: str = "half"
+    x: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    layout: str = "half",
+    *,
+    backend: str = "eager",
 ) -> torch.Tensor:
-    """Rotate ``x`` ``[..., n, d]`` by RoPE angles given as ``cos``, ``sin`` ``[..., n, r]``.
+    """Rotate ``x`` ``[..., n, d]`` by RoPE angles given as ``cos``, ``sin`` ``[n, r]``.
 
     Su et al. (2021), RoFormer. Pair ``(a, b)`` becomes ``(a cos - b sin, b cos + a sin)``;
     pairs are ``(i, i + r/2)`` for ``layout="half"`` and ``(2i, 2i + 1)`` for
     ``"interleaved"``. If ``r < d`` only the first ``r`` features are rotated (GPT-NeoX
-    partial rotary); the rest are copied. ``cos``/``sin`` broadcast over leading dims of
-    ``x`` (e.g. ``[n, r]`` for ``x`` ``[b, h, n, d]``) but never enlarge ``x``.
+    partial rotary); the rest are copied. ``cos``/``sin`` are ``[n, r]`` (shared by every
+    leading dim of ``x``) or have as many dims as ``x`` with sizes equal or 1 (e.g.
+    ``[b, 1, n, r]`` for per-sequence positions and ``x`` ``[b, h, n, d]``); they never
+    enlarge ``x``.
 
-    Output dtype is ``x.dtype``. Without autograd the result is computed in cache-sized
-    chunks with ``out=`` kernels, or, for the interleaved layout in float32/float64, as one
-    complex multiplication (see ``benchmarks/rope_speed.py``); with autograd it falls back
-    to :func:`apply_rope_reference`. Book chapter: "Rotary positions".
+    Output dtype is ``x.dtype``, and the numbers never depend on the batch size, the
+    grad mode or the backend: float32/float64 are bit for bit the textbook formula of
+    :func:`apply_rope_reference` (each product rounded on its own); float16/bfloat16 are
+    that formula in float32 on ``cos``/``sin`` rounded to ``x.dtype``, rounded once.
+
+    Args:
+        backend: ``"eager"`` (default): without autograd and for inputs of 2**16 elements
+            or more, a blocked kernel of plain ATen operations
+            (``posemb._rope_kernels.rope_eager_into``); otherwise the textbook formula.
+            ``"compiled"``: the formula fused by ``torch.compile`` into one pass, falling
+            back to the eager kernel where compiling is not possible; the first call per
+            shape variant compiles (seconds). ``"auto"``: compiled for inputs of 2**22
+            elements or more, eager below. Under autograd or inside ``torch.compile``
+            every backend uses the formula. Book chapter: "Rotary positions".
     """
     r = _check_rope_args(x, cos, sin, layout)
+    if backend not in ROPE_BACKENDS:
+        raise ValueError(f"backend must be one of {ROPE_BACKENDS}, got {backend!r}")
     needs_grad = torch.is_grad_enabled() and (
         x.requires_grad or cos.requires_grad or sin.requires_grad
     )
@@ -769,33 +767,18 @@ def apply_rope(
         needs_grad
         or x.numel() < _FAST_MIN_ELEMENTS
         or x.dim() < 2
-        or x.dtype in _LOW_PRECISION
         or torch.compiler.is_compiling()  # the compiler fuses the textbook formula itself
     ):
         return _rope_reference(x, cos, sin, r, layout)
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    if backend == "compiled" or (backend == "auto" and x.numel() >= _AUTO_COMPILE_ELEMENTS):
+        fused = _rope_kernels.compiled_rope(layout, x.dtype)
+        if fused is not None:
+            return fused(x, cos, sin, r)
     out = torch.empty_like(x, memory_format=torch.contiguous_format)  # [..., n, d]
     if r < x.shape[-1]:
         out[..., r:] = x[..., r:]
-    if layout == "interleaved" and x.dtype in (torch.float32, torch.float64):
-        _rope_interleaved_complex(out, x, cos, sin, r)
-        return out
-    n = x.shape[-2]
-    per_row = max(1, x.numel() // max(n, 1))
-    step = max(1, _CHUNK_ELEMENTS // per_row)
-    lead = x.dim() - 2
-    lead_cos = cos.dim() - 2
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        xs = x[(slice(None),) * lead + (slice(s, e),)]  # [..., n_chunk, d]
-        os_ = out[(slice(None),) * lead + (slice(s, e),)]
-        if cos.dim() >= 2:
-            cs = cos[(slice(None),) * lead_cos + (slice(s, e),)]  # [..., n_chunk, r]
-            ss = sin[(slice(None),) * lead_cos + (slice(s, e),)]
-        else:
-            cs, ss = cos, sin
-        _rope_into(os_, xs, cs, ss, r, layout)
-    return out
+    return _rope_kernels.rope_eager_into(out, x, cos, sin, r, layout)
 
 
 class RotaryEmbedding(nn.Module):
@@ -831,6 +814,7 @@ class RotaryEmbedding(nn.Module):
         seq_len: fix the length that dynamic NTK and LongRoPE see (default: per call, as
             above).
         max_positions: the config's ``max_position_embeddings`` (required by dynamic NTK).
+        backend: how :func:`apply_rope` rotates (``"eager"``, ``"compiled"``, ``"auto"``).
     """
 
     inv_freq: torch.Tensor
@@ -845,8 +829,12 @@ class RotaryEmbedding(nn.Module):
         scaling: Mapping | None = None,
         seq_len: int | None = None,
         max_positions: int | None = None,
+        backend: str = "eager",
     ) -> None:
         super().__init__()
+        if backend not in ROPE_BACKENDS:
+            raise ValueError(f"backend must be one of {ROPE_BACKENDS}, got {backend!r}")
+        self.backend = backend
         self.head_dim = check_int("head_dim", head_dim, minimum=1)
         self.base = check_positive_float("base", base)
         rope_type = None if scaling is None else _scaling_type(scaling)
@@ -999,8 +987,9 @@ class RotaryEmbedding(nn.Module):
             if k_positions is positions
             else self.cos_sin(k_positions, k.dtype, seq_len=seq_len)
         )
-        return _rotate_per_sequence(q, cos_q, sin_q, self.layout), _rotate_per_sequence(
-            k, cos_k, sin_k, self.layout
+        return (
+            _rotate_per_sequence(q, cos_q, sin_q, self.layout, self.backend),
+            _rotate_per_sequence(k, cos_k, sin_k, self.layout, self.backend),
         )
 
     def extra_repr(self) -> str:
@@ -1017,12 +1006,12 @@ class RotaryEmbedding(nn.Module):
         return text
 
 
-def _rotate_per_sequence(x, cos, sin, layout):
+def _rotate_per_sequence(x, cos, sin, layout, backend="eager"):
     """Apply ``[n, r]`` cos/sin, or ``[b, n, r]`` ones (per-sequence positions) as
     ``[b, 1, n, r]``, to ``x`` ``[b, h, n, d]``."""
     if cos.dim() == 3:
         cos, sin = cos[:, None], sin[:, None]  # [b, 1, n, r]
-    return apply_rope(x, cos, sin, layout)
+    return apply_rope(x, cos, sin, layout, backend=backend)
 
 
 class Rotary(PositionScheme):
@@ -1045,6 +1034,7 @@ class Rotary(PositionScheme):
         scaling: Mapping | None = None,
         seq_len: int | None = None,
         max_positions: int | None = None,
+        backend: str = "eager",
     ) -> None:
         super().__init__()
         self.rope = RotaryEmbedding(
@@ -1055,6 +1045,7 @@ class Rotary(PositionScheme):
             scaling=scaling,
             seq_len=seq_len,
             max_positions=max_positions,
+            backend=backend,
         )
         self.head_dim = head_dim
 

@@ -555,3 +555,20 @@ def test_moving_a_module_keeps_edited_frequencies():
     edited = rope.rope.inv_freq.clone()
     rope.to("cpu").float().eval()
     assert torch.equal(rope.rope.inv_freq, edited)
+
+
+def test_apply_rope_backends_agree():
+    from posemb import _rope_kernels
+
+    x = torch.randn(2, 4, 64, 32)  # above the blocked kernel's threshold
+    for layout in ("half", "interleaved"):
+        cos, sin = rope_cos_sin(torch.arange(64), 32, layout=layout)
+        eager = apply_rope(x, cos, sin, layout)
+        assert torch.equal(eager, apply_rope_reference(x, cos, sin, layout))
+        if _rope_kernels.compiled_available():
+            fused = apply_rope(x, cos, sin, layout, backend="compiled")
+            torch.testing.assert_close(fused, eager, atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        apply_rope(x, cos, sin, backend="fast")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Rotary(16, backend="cuda")
