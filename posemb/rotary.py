@@ -785,7 +785,8 @@ class RotaryEmbedding(nn.Module):
     """RoPE for ``[b, h, n, d]`` queries and keys; cos/sin computed per call, in float64.
 
     Su et al. (2021), RoFormer. The inverse frequencies are a float64 buffer
-    (non-persistent: not in the ``state_dict``, moved by ``.to(device)``); each call
+    (non-persistent: not in the ``state_dict``; moved by ``.to(device)``, and kept in
+    float64 by ``.half()``, ``.to(dtype)`` and friends, recomputed after ``to_empty``); each call
     computes ``positions * inv_freq`` and its cos/sin in float64 and casts them once to the
     query dtype, so results equal :func:`rope_cos_sin` with that dtype exactly. There is no
     table sized by the largest position: a decode step at position ``10**6`` costs what a
