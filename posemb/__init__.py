@@ -72,7 +72,7 @@ from .rotary import (
     xpos_zeta,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "__version__",

@@ -323,9 +323,11 @@ def test_run_experiment_leaves_the_callers_torch_state(caller_state, state_durin
     )
     assert _torch_state() == caller_state
     assert record["machine"]["num_threads"] == 1
+    # one training per task (with and without the boundary token), each on one thread,
+    # deterministic, whatever the caller had
     assert [(s["threads"], s["deterministic"], s["warn_only"]) for s in state_during_training] == [
         (1, True, False)
-    ]
+    ] * len(record["tasks"])
 
 
 @pytest.mark.parametrize(

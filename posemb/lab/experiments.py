@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -30,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import SCHEME_NAMES
-from . import tasks
+from . import stats, tasks
 from .model import SCHEMES, DecoderLM, Encoder, EncoderDecoder, ModelConfig, count_parameters
 from .training import (
     TrainConfig,
@@ -39,6 +40,7 @@ from .training import (
     make_generator,
     perplexity,
     preserve_torch_state,
+    scored_nll,
     seed_everything,
     sequence_accuracy,
     train,
@@ -55,6 +57,8 @@ __all__ = [
     "run_generation",
     "run_experiment",
     "summarize",
+    "metric_values",
+    "compare",
     "doubling_multiple",
     "validate",
     "load",
@@ -63,7 +67,7 @@ __all__ = [
     "main",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Seed of every evaluation set: all schemes and seeds are scored on the same examples.
 EVAL_SEED = 12345
 #: The committed records and their schema: package data, in the installed package too.
@@ -99,13 +103,16 @@ def run_classification(
     progress: bool = False,
     model_kw: dict | None = None,
     boundary: bool = False,
+    curve_every: int | None = None,
 ) -> dict:
     """Encoder + mean pooling on :func:`posemb.lab.tasks.order_classification`.
 
     ``model_kw`` overrides :class:`posemb.lab.model.ModelConfig` fields (every ``run_*`` takes
     it). With ``boundary`` every input starts with an extra token (like BERT's ``[CLS]``),
-    which breaks the mirror symmetry of distance-only biases. Returns ``{"metrics":
-    {"accuracy"}, "final_loss", "seconds", "parameters", "history"}``.
+    which breaks the mirror symmetry of distance-only biases. ``curve_every`` (every
+    ``run_*`` takes it) evaluates the metrics every so many steps into a learning curve.
+    Returns ``{"metrics": {"accuracy"}, "final_loss", "seconds", "parameters", "history"}``,
+    plus ``"curve"`` with ``curve_every``.
     """
     train_cfg = train_cfg or TrainConfig(steps=300)
     vocab = tasks.ClassificationVocab()
@@ -125,6 +132,13 @@ def run_classification(
         x, y = batch
         return F.cross_entropy(m(x), y)
 
+    x_eval, y_eval = tasks.order_classification(num_eval, length, make_generator(EVAL_SEED), vocab)
+    x_eval = _with_boundary(x_eval, cls)
+
+    def evaluate(m):
+        with torch.no_grad():
+            return {"accuracy": accuracy(m(x_eval.to(device)).cpu(), y_eval)}
+
     hist = train(
         model,
         batch_fn,
@@ -133,11 +147,9 @@ def run_classification(
         device=device,
         progress=progress,
         desc=f"classification/{scheme}/{seed}",
+        **_curve_args(evaluate, curve_every),
     )
-    x, y = tasks.order_classification(num_eval, length, make_generator(EVAL_SEED), vocab)
-    with torch.no_grad():
-        acc = accuracy(model(_with_boundary(x, cls).to(device)).cpu(), y)
-    return _record({"accuracy": acc}, hist, model)
+    return _record(evaluate(model), hist, model)
 
 
 @preserve_torch_state()
@@ -152,6 +164,7 @@ def run_translation(
     progress: bool = False,
     model_kw: dict | None = None,
     boundary: bool = False,
+    curve_every: int | None = None,
 ) -> dict:
     """Encoder-decoder on :func:`posemb.lab.tasks.reversal`, scored by greedy decoding.
 
@@ -177,6 +190,16 @@ def run_translation(
         logits = m(src, tgt_in)  # [b, n, V]
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
 
+    src, _, tgt = tasks.reversal(num_eval, length, make_generator(EVAL_SEED), vocab)
+    src = _with_boundary(src, cls)
+
+    def evaluate(m):
+        pred = m.generate(src.to(device), vocab.BOS, length).cpu()  # [b, n]
+        return {
+            "token_accuracy": (pred == tgt).float().mean().item(),
+            "exact_match": sequence_accuracy(pred, tgt),
+        }
+
     hist = train(
         model,
         batch_fn,
@@ -185,14 +208,9 @@ def run_translation(
         device=device,
         progress=progress,
         desc=f"translation/{scheme}/{seed}",
+        **_curve_args(evaluate, curve_every),
     )
-    src, _, tgt = tasks.reversal(num_eval, length, make_generator(EVAL_SEED), vocab)
-    pred = model.generate(_with_boundary(src, cls).to(device), vocab.BOS, length).cpu()  # [b, n]
-    metrics = {
-        "token_accuracy": (pred == tgt).float().mean().item(),
-        "exact_match": sequence_accuracy(pred, tgt),
-    }
-    return _record(metrics, hist, model)
+    return _record(evaluate(model), hist, model)
 
 
 @preserve_torch_state()
@@ -208,6 +226,7 @@ def run_qa(
     device: str = "cpu",
     progress: bool = False,
     model_kw: dict | None = None,
+    curve_every: int | None = None,
 ) -> dict:
     """Encoder reading the answer at the question token, for ``task`` position or content.
 
@@ -235,6 +254,17 @@ def run_qa(
         x, y = batch
         return F.cross_entropy(m(x), y)
 
+    ge = make_generator(EVAL_SEED)
+    eval_sets = [gen(num_eval_per_len, n, ge, vocab) for n in range(min_len, max_len + 1)]
+
+    def evaluate(m):
+        correct = total = 0
+        with torch.no_grad():
+            for x, y in eval_sets:
+                correct += (m(x.to(device)).argmax(-1).cpu() == y).sum().item()
+                total += y.numel()
+        return {"accuracy": correct / total}
+
     hist = train(
         model,
         batch_fn,
@@ -243,15 +273,9 @@ def run_qa(
         device=device,
         progress=progress,
         desc=f"qa-{task}/{scheme}/{seed}",
+        **_curve_args(evaluate, curve_every),
     )
-    ge = make_generator(EVAL_SEED)
-    correct = total = 0
-    with torch.no_grad():
-        for n in range(min_len, max_len + 1):
-            x, y = gen(num_eval_per_len, n, ge, vocab)
-            correct += (model(x.to(device)).argmax(-1).cpu() == y).sum().item()
-            total += y.numel()
-    return _record({"accuracy": correct / total}, hist, model)
+    return _record(evaluate(model), hist, model)
 
 
 @preserve_torch_state()
@@ -268,16 +292,33 @@ def run_generation(
     progress: bool = False,
     model_kw: dict | None = None,
     keep_model: bool = False,
+    sliding: bool = False,
+    far_control: bool = False,
+    curve_every: int | None = None,
 ) -> dict:
     """Character-level causal LM trained at ``train_len``, evaluated at multiples of it.
 
     ``scheme`` is a name from :data:`posemb.lab.model.SCHEMES` or a scheme object (your own);
     ``keep_model`` adds the trained model under ``"model"`` (not JSON: for notebooks).
 
-    The corpus (:func:`posemb.lab.tasks.char_corpus`) is split 90/10; evaluation reads the
-    same first ``eval_tokens`` validation characters at every length, in non-overlapping
-    windows. Metrics ``ppl@L`` for each evaluation length ``L``; ``None`` where the scheme
-    cannot run (a learned table with fewer than ``L`` rows).
+    The corpus (:func:`posemb.lab.tasks.char_corpus`) is split 90/10. Metrics, for each
+    evaluation length ``n`` (``None`` where the scheme cannot run: a learned table with
+    fewer than ``n`` rows):
+
+    - ``ppl@n``: the first ``eval_tokens`` validation characters in non-overlapping windows
+      of ``n`` (every prediction counts, so most have far less than ``n`` of context);
+    - with ``sliding``, ``ppl_sliding@n``: the same ``eval_tokens`` targets (placed after
+      the longest length) in windows of ``n`` moved by ``train_len // 2``, scoring only each
+      window's last ``train_len // 2`` predictions, which all see at least
+      ``n - train_len // 2 + 1`` characters (:func:`posemb.lab.tasks.sliding_windows`);
+    - with ``far_control`` and ``n > train_len``, ``ppl_far@n``: the non-overlapping
+      windows' predictions at positions ``>= train_len`` (positions never trained), and
+      ``ppl_lastL@n``: the same targets predicted from their last ``train_len`` characters
+      only (:func:`posemb.lab.tasks.last_context_windows`). ``ppl_far`` below ``ppl_lastL``
+      means the model uses context past its training length; equal means it only survives
+      it; above means the far positions hurt.
+
+    ``curve_every`` records ``ppl@n`` at 1x and the two longest lengths every so many steps.
     """
     train_cfg = train_cfg or TrainConfig(steps=300, lr=3e-3, warmup=30)
     text, corpus = tasks.char_corpus(max_chars)
@@ -298,6 +339,21 @@ def run_generation(
     def loss_fn(m, batch):
         return m.loss(batch[0])
 
+    lengths = [int(round(mult * train_len)) for mult in multiples]
+    runs_at = {n: not (scheme == "learned" and n > train_len) for n in lengths}
+
+    def windowed(m, ns):
+        # a learned table has train_len rows: no position past it
+        return {
+            f"ppl@{n}": (
+                perplexity(m, tasks.lm_windows(val_ids, n, eval_tokens), device=device)
+                if runs_at[n]
+                else None
+            )
+            for n in ns
+        }
+
+    curve_lengths = sorted({train_len, *sorted(lengths)[-2:]})
     hist = train(
         model,
         batch_fn,
@@ -306,15 +362,34 @@ def run_generation(
         device=device,
         progress=progress,
         desc=f"generation/{scheme}/{seed}",
+        **_curve_args(lambda m: windowed(m, curve_lengths), curve_every),
     )
-    metrics: dict[str, float | None] = {}
-    for mult in multiples:
-        n = int(round(mult * train_len))
-        if scheme == "learned" and n > train_len:
-            metrics[f"ppl@{n}"] = None  # the table has train_len rows: no position n-1
-            continue
-        windows = tasks.lm_windows(val_ids, n, eval_tokens)
-        metrics[f"ppl@{n}"] = perplexity(model, windows, device=device)
+    metrics: dict[str, float | None] = windowed(model, lengths)
+    if sliding:
+        stride = max(1, train_len // 2)
+        for n in lengths:
+            if not runs_at[n]:
+                metrics[f"ppl_sliding@{n}"] = None
+                continue
+            windows = tasks.sliding_windows(val_ids, n, stride, max(lengths), eval_tokens)
+            total, count = scored_nll(model, windows, n - stride, device=device)
+            metrics[f"ppl_sliding@{n}"] = math.exp(total / count)
+    if far_control:
+        for n in lengths:
+            if n <= train_len:
+                continue
+            if not runs_at[n]:
+                metrics[f"ppl_far@{n}"] = metrics[f"ppl_lastL@{n}"] = None
+                continue
+            full = scored_nll(
+                model, tasks.lm_windows(val_ids, n, eval_tokens), train_len, device=device
+            )
+            ctx = tasks.last_context_windows(val_ids, n, train_len, eval_tokens)
+            last = scored_nll(model, ctx, train_len - 1, batch_size=256, device=device)
+            if full[1] != last[1]:  # the two must score exactly the same targets
+                raise RuntimeError(f"far control scored {full[1]} vs {last[1]} targets at {n}")
+            metrics[f"ppl_far@{n}"] = math.exp(full[0] / full[1])
+            metrics[f"ppl_lastL@{n}"] = math.exp(last[0] / last[1])
     out = _record(metrics, hist, model)
     out["corpus"] = corpus
     if keep_model:
@@ -322,14 +397,24 @@ def run_generation(
     return out
 
 
+def _curve_args(evaluate, curve_every: int | None) -> dict:
+    """Keyword arguments for :func:`posemb.lab.training.train` that record a learning curve."""
+    if curve_every is None:
+        return {}
+    return {"eval_fn": evaluate, "eval_every": curve_every}
+
+
 def _record(metrics: dict, hist: dict, model) -> dict:
-    return {
+    out = {
         "metrics": metrics,
         "final_loss": hist["final_loss"],
         "seconds": hist["seconds"],
         "parameters": count_parameters(model),
         "history": {"steps": hist["steps"], "loss": hist["loss"]},
     }
+    if "curve" in hist:
+        out["curve"] = hist["curve"]
+    return out
 
 
 # --------------------------------------------------------------------------- registry
@@ -345,7 +430,7 @@ class Experiment:
     full: dict = field(default_factory=dict)
     quick: dict = field(default_factory=dict)
     schemes: tuple[str, ...] = SCHEMES
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     quick_seeds: tuple[int, ...] = (0,)
 
 
@@ -356,40 +441,80 @@ def _qa_runs() -> dict[str, Callable[..., dict]]:
     }
 
 
+def _with_and_without_boundary(name: str, run: Callable[..., dict]) -> dict:
+    return {
+        name: lambda s, seed, **kw: run(s, seed, boundary=False, **kw),
+        f"{name}_boundary": lambda s, seed, **kw: run(s, seed, boundary=True, **kw),
+    }
+
+
+#: Training steps of every full run: long enough that the learning curves flatten (the
+#: chapters show them), at about a minute per scheme and seed on one CPU thread.
+FULL_STEPS = 3000
+#: Evaluations along a full run, for its learning curve.
+CURVE_EVERY = 250
+
+
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in [
         Experiment(
             "classification",
             "order decides the label (is A before B?); encoder with mean pooling",
-            {"order": run_classification},
-            full={"length": 16, "train_cfg": TrainConfig(steps=300)},
-            quick={"length": 16, "train_cfg": TrainConfig(steps=60, warmup=10)},
+            _with_and_without_boundary("order", run_classification),
+            full={
+                "length": 16,
+                "train_cfg": TrainConfig(steps=FULL_STEPS),
+                "curve_every": CURVE_EVERY,
+            },
+            quick={"length": 16, "train_cfg": TrainConfig(steps=60, warmup=10), "curve_every": 30},
         ),
         Experiment(
             "translation",
             "encoder-decoder translating into a mirrored toy language (reversal)",
-            {"reversal": run_translation},
-            full={"length": 8, "train_cfg": TrainConfig(steps=400)},
-            quick={"length": 8, "train_cfg": TrainConfig(steps=40, warmup=10), "num_eval": 100},
+            _with_and_without_boundary("reversal", run_translation),
+            full={
+                "length": 8,
+                "train_cfg": TrainConfig(steps=FULL_STEPS),
+                "curve_every": CURVE_EVERY,
+            },
+            quick={
+                "length": 8,
+                "train_cfg": TrainConfig(steps=40, warmup=10),
+                "num_eval": 100,
+                "curve_every": 20,
+            },
         ),
         Experiment(
             "qa",
             "question answering by position ('token at k?') and by content ('after x?')",
             _qa_runs(),
-            full={"train_cfg": TrainConfig(steps=400)},
-            quick={"train_cfg": TrainConfig(steps=40, warmup=10), "num_eval_per_len": 20},
+            full={"train_cfg": TrainConfig(steps=FULL_STEPS), "curve_every": CURVE_EVERY},
+            quick={
+                "train_cfg": TrainConfig(steps=40, warmup=10),
+                "num_eval_per_len": 20,
+                "curve_every": 20,
+            },
         ),
         Experiment(
             "generation",
             "character LM on Python stdlib source: train at 32, evaluate at 1x-8x",
             {"lm": run_generation},
-            full={"train_len": 32, "train_cfg": TrainConfig(steps=300, lr=3e-3, warmup=30)},
+            full={
+                "train_len": 32,
+                "train_cfg": TrainConfig(steps=FULL_STEPS, lr=3e-3, warmup=30),
+                "curve_every": CURVE_EVERY,
+                "sliding": True,
+                "far_control": True,
+            },
             quick={
                 "train_len": 32,
                 "train_cfg": TrainConfig(steps=60, lr=2e-3, warmup=10),
                 "multiples": (1, 2, 4, 8),
                 "eval_tokens": 4096,
+                "curve_every": 30,
+                "sliding": True,
+                "far_control": True,
             },
         ),
     ]
@@ -405,9 +530,12 @@ def _jsonable(value):
 
 
 def summarize(results: list[dict]) -> dict:
-    """Mean, sample standard deviation, min and max over seeds, per task/scheme/metric.
+    """Mean, sample standard deviation, min, max and a 95% interval over seeds, per
+    task/scheme/metric.
 
-    A metric that is ``None`` for any seed (a scheme that cannot run there) stays ``None``.
+    ``ci95`` is the percentile bootstrap interval of the mean over seeds
+    (:func:`posemb.lab.stats.bootstrap_ci`; exact for up to 8 seeds). A metric that is
+    ``None`` for any seed (a scheme that cannot run there) stays ``None``.
     """
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in results:
@@ -426,8 +554,43 @@ def summarize(results: list[dict]) -> dict:
                 "min": min(vals),
                 "max": max(vals),
                 "n": len(vals),
+                "ci95": list(stats.bootstrap_ci(vals)),
             }
     return out
+
+
+def metric_values(record: dict, task: str, scheme: str, metric: str) -> list[float | None]:
+    """The per-seed values of ``metric`` for ``task`` and ``scheme`` in ``record``, by seed."""
+    rows = sorted(
+        (r for r in record["results"] if r["task"] == task and r["scheme"] == scheme),
+        key=lambda r: r["seed"],
+    )
+    if not rows:
+        raise ValueError(
+            f"no runs of task {task!r} with scheme {scheme!r} in this record "
+            f"(tasks {record['tasks']}, schemes {record['schemes']})"
+        )
+    if metric not in rows[0]["metrics"]:
+        raise ValueError(f"metric must be one of {sorted(rows[0]['metrics'])}, got {metric!r}")
+    return [r["metrics"][metric] for r in rows]
+
+
+def compare(record: dict, task: str, metric: str, a: str, b: str) -> dict:
+    """Scheme ``a`` minus scheme ``b`` on ``metric``: difference of means and its 95% interval.
+
+    Returns ``{"diff", "ci95", "sign"}`` where ``sign`` is ``+1`` when the whole interval is
+    above zero, ``-1`` when below, ``0`` when it straddles zero (no claim either way). For
+    perplexity lower is better, for accuracy higher: the caller reads the sign.
+    """
+    va, vb = metric_values(record, task, a, metric), metric_values(record, task, b, metric)
+    if any(v is None for v in va + vb):
+        raise ValueError(f"{metric!r} is undefined for {a!r} or {b!r} (a scheme that cannot run)")
+    lo, hi = stats.difference_ci(va, vb)
+    return {
+        "diff": statistics.fmean(va) - statistics.fmean(vb),
+        "ci95": [lo, hi],
+        "sign": 1 if lo > 0 else -1 if hi < 0 else 0,
+    }
 
 
 def doubling_multiple(ppl_by_len: dict[int, float | None], train_len: int) -> float | None:

@@ -77,6 +77,12 @@ class ModelConfig:
     #: unit amplitude of a sinusoid); BERT's 0.02 next to N(0, 1) tokens leaves positions
     #: too faint to be found in a few hundred steps (see the Applications chapter).
     learned_init_std: float = 1.0
+    #: FIRE's initial threshold ``L``; ``None`` uses ``max_len``, the training length, so
+    #: that FIRE's progressive interpolation (dividing by ``psi(i)`` once ``i > L``) engages
+    #: exactly past the training positions. posemb's own default (512) sits far above the
+    #: book's 16-32 training positions, where FIRE never normalises and is just a learned
+    #: log-distance bias.
+    fire_threshold: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,11 +96,13 @@ def make_scheme(
     max_len: int,
     causal: bool,
     learned_init_std: float = 1.0,
+    fire_threshold: float | None = None,
 ) -> PositionScheme | None:
     """Build the scheme called ``name`` for a stack of width ``dim`` with ``num_heads`` heads.
 
     A thin layer over :func:`posemb.scheme` with this module's choices: a learned table of
-    ``max_len`` rows initialised with ``learned_init_std``, KERPLE's logarithmic variant.
+    ``max_len`` rows initialised with ``learned_init_std``, KERPLE's logarithmic variant,
+    FIRE's threshold starting at ``fire_threshold`` (``None``: at ``max_len``).
     Any name in :data:`posemb.SCHEME_NAMES` works; the book plots :data:`SCHEMES`. Returns
     ``None`` for ``"nope"``.
     """
@@ -106,6 +114,8 @@ def make_scheme(
     options: dict = {}
     if name == "learned":
         options["init_std"] = learned_init_std
+    if name == "fire":
+        options["init_threshold"] = float(max_len if fire_threshold is None else fire_threshold)
     return build_scheme(
         name,
         num_heads=num_heads,
@@ -132,6 +142,7 @@ def _resolve(scheme: str | object | None, cfg: ModelConfig, causal: bool) -> obj
             max_len=cfg.max_len,
             causal=causal,
             learned_init_std=cfg.learned_init_std,
+            fire_threshold=cfg.fire_threshold,
         )
     if scheme is not None:
         check_scheme(scheme)

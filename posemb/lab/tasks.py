@@ -38,6 +38,8 @@ __all__ = [
     "char_corpus",
     "encode_text",
     "lm_windows",
+    "sliding_windows",
+    "last_context_windows",
 ]
 
 
@@ -252,3 +254,56 @@ def lm_windows(ids: torch.Tensor, length: int, num_tokens: int | None = None) ->
         raise ValueError(f"need more than {length} ids for one window, got {ids.numel()}")
     starts = torch.arange(w) * length  # [w]
     return ids[starts[:, None] + torch.arange(length + 1)[None, :]]  # [w, length + 1]
+
+
+def sliding_windows(
+    ids: torch.Tensor, length: int, stride: int, first_target: int, num_tokens: int
+) -> torch.Tensor:
+    """Overlapping windows ``[w, length + 1]`` whose last ``stride`` predictions are scored.
+
+    The scored targets are ids ``first_target .. first_target + w * stride - 1`` with
+    ``w = num_tokens // stride``, the same ids for every ``length``; window ``c`` ends at
+    target ``first_target + (c + 1) * stride - 1``, so each scored prediction sees between
+    ``length - stride + 1`` and ``length`` ids of context (strided evaluation). Score them
+    with :func:`posemb.lab.training.scored_nll` and ``score_from=length - stride``.
+    """
+    _check_positive("length", length)
+    _check_positive("stride", stride)
+    _check_positive("num_tokens", num_tokens)
+    if stride > length:
+        raise ValueError(f"stride must be at most length ({length}), got {stride}")
+    if first_target < length - stride + 1:
+        raise ValueError(
+            f"first_target must be at least length - stride + 1 = {length - stride + 1} "
+            f"(room for the first window), got {first_target}"
+        )
+    w = num_tokens // stride
+    if w < 1:
+        raise ValueError(f"num_tokens must be at least stride ({stride}), got {num_tokens}")
+    last = first_target + w * stride - 1
+    if last >= ids.numel():
+        raise ValueError(f"need {last + 1} ids for these windows, got {ids.numel()}")
+    ends = first_target + (torch.arange(w) + 1) * stride - 1  # [w] last target of each window
+    return ids[ends[:, None] - length + torch.arange(length + 1)[None, :]]  # [w, length + 1]
+
+
+def last_context_windows(
+    ids: torch.Tensor, length: int, context: int, num_tokens: int | None = None
+) -> torch.Tensor:
+    """For the predictions at positions ``>= context`` of :func:`lm_windows` ``(ids, length)``,
+    the same targets with only their last ``context`` ids as context: ``[m, context + 1]``.
+
+    Row ``r`` ends with the ``r``-th such target (in :func:`lm_windows` order: window by
+    window, position by position); score its last prediction only
+    (``scored_nll(..., score_from=context - 1)``). Comparing it with the full windows'
+    predictions at positions ``>= context`` tells whether a model uses context beyond
+    ``context`` ids (full lower), merely survives it (equal) or is hurt by it (full higher).
+    """
+    _check_positive("context", context)
+    if context >= length:
+        raise ValueError(f"context must be shorter than length ({length}), got {context}")
+    windows = lm_windows(ids, length, num_tokens)  # [w, length + 1]
+    w = windows.shape[0]
+    starts = torch.arange(w) * length  # [w] stream index of each window's first id
+    last_inputs = starts[:, None] + torch.arange(context, length)[None, :]  # [w, length - context]
+    return ids[last_inputs.reshape(-1, 1) - context + 1 + torch.arange(context + 1)[None, :]]

@@ -35,6 +35,7 @@ __all__ = [
     "accuracy",
     "sequence_accuracy",
     "perplexity",
+    "scored_nll",
     "machine_info",
 ]
 
@@ -136,8 +137,10 @@ def train(
     progress: bool = True,
     desc: str = "train",
     log_every: int = 25,
+    eval_fn: Callable[[nn.Module], dict] | None = None,
+    eval_every: int | None = None,
 ) -> dict:
-    """Train ``model`` in place and return its loss history.
+    """Train ``model`` in place and return its loss history (and a learning curve).
 
     Args:
         model: any module.
@@ -148,11 +151,25 @@ def train(
         progress: show a ``tqdm`` bar (off in notebooks, whose stored outputs must not vary).
         desc: label of the bar.
         log_every: record the mean loss of every ``log_every`` steps.
+        eval_fn: ``eval_fn(model) -> {metric: number or None}``, called in eval mode without
+            gradients after every ``eval_every`` steps and after the last one. It must draw
+            its data from its own generator: training then takes the same path with or
+            without it (same weights, bit for bit).
+        eval_every: steps between evaluations; needed with ``eval_fn``.
 
     Returns:
-        ``{"steps": [...], "loss": [...], "final_loss": float, "seconds": float}``.
+        ``{"steps": [...], "loss": [...], "final_loss": float, "seconds": float}``, plus
+        ``"curve": {"steps": [...], metric: [...]}`` with ``eval_fn``. ``seconds`` excludes
+        the evaluations.
     """
     from tqdm import tqdm
+
+    if (eval_fn is None) != (eval_every is None):
+        raise ValueError("eval_fn and eval_every go together: give both or neither")
+    if eval_every is not None and (
+        isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1
+    ):
+        raise ValueError(f"eval_every must be a positive int, got {eval_every!r}")
 
     model.to(device).train()
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
@@ -165,6 +182,8 @@ def train(
         lr=cfg.lr,
     )
     steps, losses, window = [], [], []
+    curve: dict[str, list] = {"steps": []}
+    eval_seconds = 0.0
     start = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc=desc, disable=not progress, leave=False)
     for step in bar:
@@ -182,13 +201,37 @@ def train(
             losses.append(sum(window) / len(window))
             window = []
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if eval_fn is not None and ((step + 1) % eval_every == 0 or step == cfg.steps - 1):
+            t_eval = time.perf_counter()
+            model.eval()
+            with torch.no_grad():
+                metrics = eval_fn(model)
+            model.train()
+            _append_curve(curve, step + 1, metrics)
+            eval_seconds += time.perf_counter() - t_eval
     model.eval()
-    return {
+    out = {
         "steps": steps,
         "loss": losses,
         "final_loss": losses[-1],
-        "seconds": time.perf_counter() - start,
+        "seconds": time.perf_counter() - start - eval_seconds,
     }
+    if eval_fn is not None:
+        out["curve"] = curve
+    return out
+
+
+def _append_curve(curve: dict[str, list], step: int, metrics: dict) -> None:
+    if not isinstance(metrics, dict) or not metrics:
+        raise TypeError(f"eval_fn must return a non-empty dict of metrics, got {metrics!r}")
+    if len(curve["steps"]) and set(metrics) != set(curve) - {"steps"}:
+        raise ValueError(
+            f"eval_fn returned metrics {sorted(metrics)} at step {step}, "
+            f"but {sorted(set(curve) - {'steps'})} before"
+        )
+    curve["steps"].append(step)
+    for key, value in metrics.items():
+        curve.setdefault(key, []).append(value)
 
 
 @torch.no_grad()
@@ -212,17 +255,45 @@ def perplexity(
     Each window is read independently from position 0 (non-overlapping evaluation); every
     one of its ``n`` next-token predictions counts.
     """
+    total, count = scored_nll(model, windows, 0, batch_size=batch_size, device=device)
+    return math.exp(total / count)
+
+
+@torch.no_grad()
+def scored_nll(
+    model: nn.Module,
+    windows: torch.Tensor,
+    score_from: int = 0,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> tuple[float, int]:
+    """Summed NLL (float64) and count of the predictions at input positions ``>= score_from``.
+
+    ``windows`` ``[w, n + 1]`` holds ``n`` inputs and their next tokens; each window is read
+    from position 0, and only the predictions made at positions ``score_from .. n - 1`` (so
+    with at least ``score_from + 1`` tokens of context) are counted. ``score_from=0`` counts
+    every prediction, as :func:`perplexity` does; sliding-window evaluation scores only the
+    last few positions of overlapping windows.
+    """
+    n = windows.shape[1] - 1
+    if isinstance(score_from, bool) or not isinstance(score_from, int):
+        raise TypeError(f"score_from must be an int, got {score_from!r}")
+    if not 0 <= score_from < n:
+        raise ValueError(
+            f"score_from must be in [0, {n}) for windows of {n} inputs, got {score_from}"
+        )
     model.to(device).eval()
     total, count = 0.0, 0
     for i in range(0, windows.shape[0], batch_size):
         chunk = windows[i : i + batch_size].to(device)  # [b, n + 1]
-        logits = model(chunk[:, :-1])  # [b, n, V]
+        logits = model(chunk[:, :-1])[:, score_from:]  # [b, n - score_from, V]
+        targets = chunk[:, score_from + 1 :]  # [b, n - score_from]
         nll = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]).double(), chunk[:, 1:].reshape(-1), reduction="sum"
+            logits.reshape(-1, logits.shape[-1]).double(), targets.reshape(-1), reduction="sum"
         )
         total += nll.item()
-        count += chunk[:, 1:].numel()
-    return math.exp(total / count)
+        count += targets.numel()
+    return total, count
 
 
 def machine_info() -> dict:
