@@ -1,9 +1,9 @@
 # Two commands for a fresh machine with Python 3.11 and make:
 #   make book   create .venv, install pinned requirements, build the site into _build/html
 #   make test   unit tests, nbval on every notebook, twin sync, strict book build, browser check,
-#               lint
-# Other targets: notebooks (re-execute every notebook and sync its twin), serve, lint
-# (ruff and actionlint), clean.
+#               the whole-book PDF, lint
+# Other targets: pdf (print the built site to _build/html/book.pdf), notebooks (re-execute
+# every notebook and sync its twin), serve, lint (ruff and actionlint), clean.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -13,7 +13,7 @@ NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/
 JB_FLAGS := -W -n --keep-going
 PORT ?= 8000
 
-.PHONY: venv book test unit nbval twins build-strict browser notebooks serve lint clean
+.PHONY: venv book test unit nbval twins build-strict browser pdf notebooks serve lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,7 @@ test: $(STAMP)
 	$(MAKE) twins
 	$(MAKE) build-strict
 	$(MAKE) browser
+	$(MAKE) pdf
 	$(MAKE) lint
 	@echo "make test: all checks passed"
 
@@ -68,6 +69,12 @@ build-strict: $(STAMP)
 
 browser: $(STAMP)
 	$(BIN)/python scripts/browser_check.py _build/html
+
+# The whole book as one PDF, inside the site (_build/html/book.pdf) so that the published
+# site links to it; printed by headless Chromium from the built pages, then checked.
+pdf: $(STAMP)
+	@test -f _build/html/index.html || $(MAKE) book
+	$(BIN)/python scripts/make_pdf.py _build/html
 
 # First (re)write each notebook's setup cell from _config.yml's repository.url, then
 # execute every notebook natively and rewrite its twin.

@@ -1,0 +1,211 @@
+"""Print the whole book, in table-of-contents order, to one PDF: ``_build/html/book.pdf``.
+
+Usage: python scripts/make_pdf.py [SITE_DIR] [--out PATH]
+
+Each page of the built site (``make book`` first) is opened in headless Chromium (Debian's,
+as in ``scripts/browser_check.py``), its formulas are typeset by the site's own MathJax,
+and it is printed with the site's print styles after three changes made for paper:
+
+* exercise solutions are left out (on the web they hide behind "Click to show"; a printed
+  book either shows them all or none, and this one leaves them to the notebooks);
+* code folded on the web ("Show code cell source") is left out, its output kept;
+* any other folded block (``<details>``) is printed open.
+
+The chapters are joined with ``pypdf`` into one file with a bookmark per chapter. The
+script then reads the PDF back and fails (exit 1) unless every chapter's title is in it,
+no web-only control text ("Click to show", "Show code cell") is, and it holds at least as
+many images as the pages showed. The file sits inside the site, so the published site
+links to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import re
+import sys
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import browser_check as bc  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB_ONLY = ("Click to show", "Show code cell", "Hide code cell")
+
+# Runs in each page before printing: what changes for paper (see the module docstring).
+FOR_PAPER_JS = r"""
+() => {
+  let images = 0;
+  for (const el of document.querySelectorAll("div.solution")) el.remove();
+  for (const el of document.querySelectorAll("details.hide.above-input")) el.remove();
+  for (const el of document.querySelectorAll("button.toggle-button")) el.remove();
+  for (const el of document.querySelectorAll("details")) el.open = true;
+  for (const el of document.querySelectorAll(".toggle-hidden")) {
+    el.classList.remove("toggle-hidden");
+  }
+  for (const img of document.querySelectorAll("article img")) {
+    img.loading = "eager";
+    if (!img.closest(".d-print-none, .onlyscreen")) images++;  // figures, not buttons
+  }
+  return images;
+}
+"""
+
+
+def toc_documents(toc_path: Path = ROOT / "_toc.yml") -> list[str]:
+    """Document paths (without suffix) in reading order: the root, then every part's chapters."""
+    toc = yaml.safe_load(toc_path.read_text())
+    docs = [toc["root"]]
+    for part in toc.get("parts", []):
+        docs += [chapter["file"] for chapter in part.get("chapters", [])]
+    return docs
+
+
+def print_pages(site: Path, docs: list[str], chromium: str, workdir: Path) -> list[dict]:
+    """Print each document's page to its own PDF in ``workdir``; return what was printed."""
+    from playwright.sync_api import sync_playwright
+
+    server, base = bc.serve(site)
+    printed = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=chromium, headless=True, args=bc.CHROMIUM_ARGS
+            )
+            context = browser.new_context(viewport={"width": 1000, "height": 1400})
+            local = base.split("//", 1)[1]
+            context.route(
+                "**/*",
+                lambda r: (
+                    r.continue_()
+                    if local in r.request.url
+                    or r.request.url.startswith(("data:", "blob:", "about:"))
+                    else r.abort()
+                ),
+            )
+            for i, doc in enumerate(docs):
+                page = context.new_page()
+                response = page.goto(f"{base}/{doc}.html", wait_until="load", timeout=60_000)
+                if response is None or response.status >= 400:
+                    raise RuntimeError(f"{doc}.html did not load")
+                page.evaluate(bc.WAIT_FOR_MATHJAX_JS)
+                images = page.evaluate(FOR_PAPER_JS)
+                page.evaluate(bc.BROKEN_IMAGES_JS)  # waits until every image has loaded
+                title = page.title().split(" \u2014 ")[0].strip()
+                path = workdir / f"{i:02d}.pdf"
+                page.pdf(
+                    path=str(path),
+                    format="A4",
+                    print_background=True,
+                    margin={"top": "16mm", "bottom": "18mm", "left": "14mm", "right": "14mm"},
+                    display_header_footer=True,
+                    header_template="<span></span>",
+                    footer_template=(
+                        '<div style="font-size:8px;width:100%;text-align:center;color:#555">'
+                        f"{_html_escape(title)} \u00b7 page <span class='pageNumber'></span> of "
+                        "<span class='totalPages'></span></div>"
+                    ),
+                )
+                printed.append({"doc": doc, "title": title, "path": path, "images": images})
+                page.close()
+            browser.close()
+    finally:
+        server.shutdown()
+    return printed
+
+
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def join(printed: list[dict], out: Path) -> None:
+    """One PDF from the pages' PDFs, with a bookmark at each chapter's first page."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for item in printed:
+        start = len(writer.pages)
+        for page in PdfReader(item["path"]).pages:
+            writer.add_page(page)
+        item["first_page"] = start
+        writer.add_outline_item(title=item["title"], page_number=start)
+    writer.add_metadata(
+        {"/Title": "Positional Embeddings: how transformers know the order of tokens"}
+    )
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(buffer.getvalue())
+
+
+def check(out: Path, printed: list[dict]) -> list[str]:
+    """What is wrong with the joined PDF (empty when nothing is)."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(out)
+    problems = []
+    # NFKC undoes the typesetter's ligatures ("ﬁ" -> "fi")
+    text = [
+        re.sub(r"\s+", " ", unicodedata.normalize("NFKC", page.extract_text() or ""))
+        for page in reader.pages
+    ]
+    for item in printed:
+        # the chapter title (printed without its number) heads its first page
+        first = text[item["first_page"]]
+        words = re.sub(r"^[\d.]+\s+", "", item["title"]).split()[:4]
+        if not all(w in first for w in words):
+            problems.append(f"{item['doc']}: title {item['title']!r} not on its first page")
+    for phrase in WEB_ONLY:
+        pages = [i + 1 for i, t in enumerate(text) if phrase in t]
+        if pages:
+            problems.append(f"web-only text {phrase!r} printed on page(s) {pages[:10]}")
+    images = sum(len(page.images) for page in reader.pages)
+    expected = sum(item["images"] for item in printed)
+    if images < expected:
+        problems.append(f"{images} images in the PDF, but the pages showed {expected}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("site", nargs="?", default=ROOT / "_build" / "html", type=Path)
+    parser.add_argument("--out", type=Path, help="default: SITE/book.pdf")
+    args = parser.parse_args(argv)
+    out = args.out or args.site / "book.pdf"
+    if not (args.site / "index.html").exists():
+        print(
+            f"make_pdf: {args.site}/index.html not found; build the book first ('make book')",
+            file=sys.stderr,
+        )
+        return 1
+    chromium = bc.find_chromium()
+    if chromium is None:
+        print(
+            "make_pdf: no Chromium found; install Debian's ('apt-get install chromium') or "
+            "point $CHROMIUM at one",
+            file=sys.stderr,
+        )
+        return 1
+    from pypdf import PdfReader
+
+    docs = toc_documents()
+    with tempfile.TemporaryDirectory() as tmp:
+        printed = print_pages(args.site, docs, chromium, Path(tmp))
+        join(printed, out)
+    problems = check(out, printed)
+    for p in problems:
+        print(f"make_pdf: {p}", file=sys.stderr)
+    pages = len(PdfReader(out).pages)
+    print(
+        f"make_pdf: wrote {out} ({len(docs)} documents, {pages} pages, "
+        f"{out.stat().st_size / 1e6:.1f} MB){'' if not problems else ' WITH PROBLEMS'}"
+    )
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
