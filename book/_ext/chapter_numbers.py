@@ -4,8 +4,9 @@ Sphinx numbers each numbered toctree from 1, and Jupyter Book makes one toctree 
 of ``_toc.yml``; with several numbered parts every part would start again at chapter 1,
 and "Fig. 1.2" would name a figure in each part. After Sphinx has assigned its numbers
 (event ``env-get-updated``), this sets the chapter number of every document under the
-root document's numbered toctrees to its place among all of them, then has Sphinx recompute the figure, table, equation, theorem and exercise
-numbers, which are built from the chapter numbers (``numfig_secnum_depth: 1``).
+root document's numbered toctrees to its place among all of them, then has Sphinx
+recompute the figure, table, equation, theorem and exercise numbers, which are built
+from the chapter numbers (``numfig_secnum_depth: 1``).
 """
 
 from __future__ import annotations
