@@ -67,33 +67,68 @@ def test_wheel_carries_data_and_declares_dependencies(wheel):
         assert dep in requires, f"{dep} is not declared in pyproject.toml"
 
 
-def _third_party_imports() -> set[str]:
-    """Top-level modules outside the standard library that posemb's sources import."""
-    found = set()
+def _third_party_imports() -> tuple[set[str], set[str]]:
+    """Top-level modules outside the standard library that posemb's sources import.
+
+    Returns (module level, inside a function): a module-level import runs on
+    ``import posemb``, so it must be a base dependency; an import inside a function
+    (matplotlib in ``posemb.lab.plotting``) runs only when that optional feature is
+    used, so an extra may declare it.
+    """
+    top, lazy = set(), set()
     for path in (ROOT / "posemb").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        inside = {
+            id(n)
+            for f in ast.walk(tree)
+            if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+            for n in ast.walk(f)
+        }
+        for node in ast.walk(tree):
+            names = set()
             if isinstance(node, ast.Import):
-                found |= {a.name.split(".")[0] for a in node.names}
+                names = {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.add(node.module.split(".")[0])
-    return found - set(sys.stdlib_module_names) - {"posemb"}
+                names = {node.module.split(".")[0]}
+            (lazy if id(node) in inside else top).update(names)
+    drop = set(sys.stdlib_module_names) | {"posemb"}
+    return top - drop, lazy - drop - top
+
+
+def _declared(meta) -> tuple[set[str], set[str]]:
+    """(base, base plus every extra) distribution names that the wheel declares."""
+    every, base = set(), set()
+    for r in meta.get_all("Requires-Dist") or []:
+        name = re.split(r"[ <>=!~;\[]", r, maxsplit=1)[0].lower()
+        every.add(name)
+        if "extra ==" not in r:
+            base.add(name)
+    return base, every
 
 
 def test_every_module_posemb_imports_is_a_declared_dependency(wheel):
     with zipfile.ZipFile(wheel) as zf:
         (meta_name,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
         meta = Parser().parsestr(zf.read(meta_name).decode())
-    base = {
-        re.split(r"[ <>=!~;\[]", r, maxsplit=1)[0].lower()
-        for r in meta.get_all("Requires-Dist") or []
-        if "extra ==" not in r
-    }
+    base, every = _declared(meta)
     providers = importlib.metadata.packages_distributions()
-    imported = _third_party_imports()
-    assert "torch" in imported and "tqdm" in imported
-    for module in imported:
+    top, lazy = _third_party_imports()
+    assert "torch" in top and "tqdm" in top | lazy and "matplotlib" in lazy
+    for module in top:
         dists = {d.lower() for d in providers.get(module, [module])}
-        assert dists & base, f"posemb imports {module!r}, but pyproject.toml does not declare it"
+        assert dists & base, f"posemb imports {module!r} on import, but it is no base dependency"
+    for module in lazy:
+        dists = {d.lower() for d in providers.get(module, [module])}
+        assert dists & every, f"posemb imports {module!r}, but pyproject.toml does not declare it"
+
+
+def test_import_posemb_needs_no_optional_dependency():
+    code = (
+        "import sys; import posemb, posemb.lab, posemb.lab.plotting, posemb.lab.experiments; "
+        "bad = {'matplotlib', 'transformers', 'gguf'} & set(sys.modules); "
+        "assert not bad, bad"
+    )
+    run([sys.executable, "-c", code], cwd=ROOT)
 
 
 def test_binder_pins_agree_with_requirements():

@@ -119,7 +119,6 @@ def use_book_style() -> None:
     chapter calls it once, in its first code cell.
     """
     import matplotlib as mpl
-    from cycler import cycler
 
     mpl.rcParams.update(BOOK_RC)
-    mpl.rcParams["axes.prop_cycle"] = cycler(color=[OKABE_ITO[c] for c in _CYCLE])
+    mpl.rcParams["axes.prop_cycle"] = mpl.cycler(color=[OKABE_ITO[c] for c in _CYCLE])
