@@ -10,10 +10,18 @@ The site is served from 127.0.0.1 by this script. Each page fails the check on:
 * an image that did not load;
 * a console error or an uncaught exception;
 * a request to any host other than the local server (such requests are
-  blocked and reported, so the check itself never touches the network).
+  blocked and reported, so the check itself never touches the network);
+* an image in the page without alt text, or whose alt text is a file name;
+* test machinery visible to readers (``NBVAL_...`` markers, nbval tag names).
 
-It also checks that the search page finds a word, and saves a screenshot of
-one chapter under ``_build/screenshots/``.
+Each page is then loaded again on a 390 px wide phone screen, where it fails on:
+
+* a page wider than the screen (naming the elements that stick out);
+* a display formula, code block or output cut off instead of scrolling in its box.
+
+It also checks that the search page finds a word and shows page text around
+it (not the launch buttons), and saves a screenshot of one chapter under
+``_build/screenshots/``.
 
 Chromium is Debian's (``apt-get install chromium``), driven through
 Playwright's Python package with ``executable_path``; Playwright's own browser
@@ -77,6 +85,80 @@ RAW_TEX_JS = r"""
 }
 """
 
+PHONE_WIDTH = 390
+# What the page's launch and download buttons read like when their text is run together.
+BUTTONS_RE = re.compile(r"\.ipynb\s+\.(md|pdf)|Binder\s+Colab|Colab\s+Binder|Open issue")
+
+# Runs in the page: alt text of every image in the main content, and test markers.
+READER_JS = r"""
+() => {
+  const fileLike = /(\.(png|jpe?g|svg|gif|webp)$)|(^[0-9a-f]{16,})/i;
+  const badAlt = [];
+  for (const img of document.querySelectorAll("main img")) {
+    const alt = (img.getAttribute("alt") || "").trim();
+    if (!alt || fileLike.test(alt)) {
+      badAlt.push(`${img.getAttribute("src")} (alt ${JSON.stringify(alt)})`);
+    }
+  }
+  const markers = (document.body.innerText.match(/NBVAL_\w+|nbval-[\w-]+|raises-exception/g) || []);
+  return {badAlt, markers: [...new Set(markers)]};
+}
+"""
+
+# Runs in the page at phone width: what sticks out of the screen, and what is cut off.
+PHONE_JS = r"""
+(width) => {
+  const wide = [];
+  const pageWidth = document.documentElement.scrollWidth;
+  // an element inside a box that scrolls or clips does not widen the page
+  const contained = (el) => {
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== "visible") return true;
+    }
+    return false;
+  };
+  if (pageWidth > width + 1) {
+    for (const el of document.querySelectorAll("body *")) {
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && r.right > width + 1 && !contained(el)
+          && !el.closest(".bd-sidebar-secondary, .bd-sidebar-primary, .skip-link")) {
+        // report the outermost element that sticks out, not all its children
+        const parent = el.parentElement;
+        if (parent && parent.getBoundingClientRect().right > width + 1) continue;
+        const name = el.tagName.toLowerCase() + (el.className && typeof el.className === "string"
+            ? "." + el.className.trim().split(/\s+/).join(".") : "");
+        wide.push(`${name} (right edge ${Math.round(r.right)} px)`);
+      }
+    }
+  }
+  // content reaching `right` is cut off when the nearest box (el or an ancestor) that does
+  // not let it spill is narrower and hides instead of scrolling
+  const cutOff = (el, right) => {
+    for (let a = el; a && a !== document.documentElement; a = a.parentElement) {
+      const ox = getComputedStyle(a).overflowX;
+      if (ox === "visible") continue;
+      if (a.getBoundingClientRect().right + 1 >= right) return false;
+      return !["auto", "scroll"].includes(ox);
+    }
+    return false;
+  };
+  const clipped = [];
+  for (const el of document.querySelectorAll('mjx-container[display="true"]')) {
+    const math = el.querySelector("mjx-math") || el;
+    if (cutOff(el, math.getBoundingClientRect().right)) {
+      clipped.push(`formula: ${el.textContent.trim().slice(0, 60)}`);
+    }
+  }
+  for (const el of document.querySelectorAll("main pre, main div.cell_output, main table")) {
+    if (cutOff(el, el.getBoundingClientRect().left + el.scrollWidth)) {
+      clipped.push(`${el.tagName.toLowerCase()}: ${el.textContent.trim().slice(0, 60)}`);
+    }
+  }
+  const viewport = !!document.querySelector('meta[name="viewport"]');
+  return {pageWidth, viewport, wide: wide.slice(0, 5), clipped: clipped.slice(0, 5)};
+}
+"""
+
 BROKEN_IMAGES_JS = r"""
 async () => {
   const imgs = Array.from(document.images);
@@ -125,10 +207,18 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # The browser drops connections it no longer needs (a page navigated away while
+        # a large file was still streaming): a broken pipe then is not a page's problem.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     """Serve ``root`` on 127.0.0.1 at a free port; return the server and its base URL."""
     handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _QuietServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
@@ -176,8 +266,9 @@ def check_site(
     reports: list[PageReport] = []
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                         args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+            )
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             foreign: list[str] = []
 
@@ -190,14 +281,23 @@ def check_site(
                     r.abort()
 
             context.route("**/*", route)
+            phone = browser.new_context(
+                viewport={"width": PHONE_WIDTH, "height": 844}, is_mobile=True, has_touch=True
+            )
+            phone.route("**/*", route)
             for rel in pages if pages is not None else site_pages(root):
-                reports.append(_check_page(context, f"{base}/{rel}", foreign))
+                report = _check_page(context, f"{base}/{rel}", foreign)
                 if screenshot and rel == screenshot and screenshot_to is not None:
                     screenshot_to.parent.mkdir(parents=True, exist_ok=True)
                     context.pages[-1].screenshot(path=str(screenshot_to), full_page=False)
                 context.pages[-1].close()
+                if not any(p.startswith("did not load") for p in report.problems):
+                    report.problems += _check_phone(phone, f"{base}/{rel}")
+                reports.append(report)
             if search_word:
                 reports.append(_check_search(context, base, search_word, foreign))
+            if (root / EXPLORERS).exists() and (pages is None or EXPLORERS in pages):
+                reports.append(_check_explorers(context, base))
             browser.close()
     finally:
         server.shutdown()
@@ -230,11 +330,99 @@ def _check_page(context, url: str, foreign: list[str]) -> PageReport:
         report.problems.append(f"raw TeX in the prose: {text!r}")
     for src in page.evaluate(BROKEN_IMAGES_JS):
         report.problems.append(f"image did not load: {src}")
+    reader = page.evaluate(READER_JS)
+    for img in reader["badAlt"]:
+        report.problems.append(f"image without real alt text: {img}")
+    for marker in reader["markers"]:
+        report.problems.append(f"test marker visible to readers: {marker!r}")
     page.wait_for_load_state("networkidle", timeout=10_000)
     for text in errors:
         report.problems.append(f"console error: {text}")
     for foreign_url in sorted(set(foreign)):
         report.problems.append(f"request to another host (blocked): {foreign_url}")
+    return report
+
+
+def _check_phone(context, url: str) -> list[str]:
+    """Problems of ``url`` on a phone-width screen: overflow of the page, clipped boxes."""
+    page = context.new_page()
+    problems = []
+    try:
+        page.goto(url, wait_until="load", timeout=30_000)
+        page.evaluate(WAIT_FOR_MATHJAX_JS)
+        found = page.evaluate(PHONE_JS, PHONE_WIDTH)
+    finally:
+        page.close()
+    if not found["viewport"]:
+        problems.append("no <meta name=\"viewport\">: a phone lays the page out 980 px wide")
+    elif found["pageWidth"] > PHONE_WIDTH + 1:
+        problems.append(
+            f"at {PHONE_WIDTH} px the page is {found['pageWidth']} px wide: "
+            + "; ".join(found["wide"] or ["(no single element found)"])
+        )
+    for what in found["clipped"]:
+        problems.append(f"at {PHONE_WIDTH} px cut off instead of scrolling: {what!r}")
+    return problems
+
+
+EXPLORERS = "book/explorers.html"
+
+
+def _check_explorers(context, base: str) -> PageReport:
+    """Drive the explorers page: its readouts agree with posemb, and the figures react."""
+    import posemb
+
+    url = f"{base}/{EXPLORERS}"
+    report = PageReport(url + " (interactive)")
+    page = context.new_page()
+    page.goto(url, wait_until="load", timeout=30_000)
+    rope = page.locator('[data-explorer="rope"]')
+    bias = page.locator('[data-explorer="bias"]')
+
+    def snapshot(root, plot):
+        return root.locator(f'[data-plot="{plot}"]').evaluate("c => c.toDataURL()")
+
+    def readout(root, name):
+        return root.locator(f'[data-readout="{name}"]').inner_text()
+
+    # RoPE: YaRN, factor 4, d 64, base 10000, context 4096 (the page's defaults) -> posemb
+    _, factor = posemb.rope_frequencies(
+        64, 10000.0, {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 4096}
+    )
+    if readout(rope, "attention-factor") != f"{factor:.4f}":
+        report.problems.append(
+            f"RoPE explorer: attention factor {readout(rope, 'attention-factor')}"
+            f" != posemb's {factor:.4f}"
+        )
+    inv = posemb.inverse_frequencies(64, 10000.0)
+    critical = int((2 * 3.141592653589793 / inv > 4096).nonzero()[0])
+    if readout(rope, "critical") != str(critical):
+        report.problems.append(
+            f"RoPE explorer: critical pair {readout(rope, 'critical')} != {critical}"
+        )
+    before = snapshot(rope, "wavelength")
+    rope.locator('[data-control="factor"]').fill("16")
+    if snapshot(rope, "wavelength") == before:
+        report.problems.append("RoPE explorer: moving the factor slider did not change the figure")
+    _, factor16 = posemb.rope_frequencies(
+        64, 10000.0, {"rope_type": "yarn", "factor": 16.0, "original_max_position_embeddings": 4096}
+    )
+    if readout(rope, "attention-factor") != f"{factor16:.4f}":
+        report.problems.append("RoPE explorer: the attention factor did not follow the slider")
+    # biases: ALiBi slope of head 3 of 8, then a change of head moves the heat map
+    bias.locator('[data-control="head"]').fill("3")
+    slope = posemb.alibi_slopes(8)[3].item()
+    shown = readout(bias, "detail")
+    if (
+        not shown.startswith("slope of head 3: ")
+        or abs(float(shown.split(": ")[1]) / slope - 1) > 1e-5
+    ):
+        report.problems.append(f"bias explorer: {shown!r}, posemb's slope {slope:.6g}")
+    before = snapshot(bias, "bias")
+    bias.locator('[data-control="head"]').fill("6")
+    if snapshot(bias, "bias") == before:
+        report.problems.append("bias explorer: moving the head slider did not change the heat map")
+    page.close()
     return report
 
 
@@ -248,6 +436,20 @@ def _check_search(context, base: str, word: str, foreign: list[str]) -> PageRepo
         page.wait_for_selector("ul.search li", timeout=15_000)
     except Exception:
         report.problems.append(f"search for {word!r} returned no result")
+    else:
+        # snippets are page text around the word, not the launch buttons (Binder, Colab...)
+        try:
+            page.wait_for_selector("ul.search li p.context", timeout=15_000)
+        except Exception:
+            report.problems.append(f"search for {word!r} shows no text snippets")
+        snippets = page.eval_on_selector_all(
+            "ul.search li p.context", "ps => ps.map(p => p.textContent)"
+        )
+        for text in snippets:
+            if BUTTONS_RE.search(text):
+                report.problems.append(f"search snippet shows buttons, not text: {text[:80]!r}")
+        if not any(s.strip(" .") for s in snippets):
+            report.problems.append(f"search for {word!r}: every snippet is empty")
     for foreign_url in sorted(set(foreign)):
         report.problems.append(f"request to another host (blocked): {foreign_url}")
     page.close()
@@ -257,19 +459,26 @@ def _check_search(context, base: str, word: str, foreign: list[str]) -> PageRepo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("site", nargs="?", default="_build/html", type=Path)
-    parser.add_argument("--screenshot", default="book/foundations/background.html",
-                        help="page to save a screenshot of (relative to the site)")
+    parser.add_argument(
+        "--screenshot",
+        default="book/foundations/background.html",
+        help="page to save a screenshot of (relative to the site)",
+    )
     parser.add_argument("--search-word", default="rotary")
     args = parser.parse_args(argv)
 
     if not (args.site / "index.html").exists():
-        print(f"browser check: {args.site}/index.html not found; build the book first "
-              "('make book')", file=sys.stderr)
+        print(
+            f"browser check: {args.site}/index.html not found; build the book first ('make book')",
+            file=sys.stderr,
+        )
         return 1
     chromium = find_chromium()
     if chromium is None:
-        how = ("install Debian's Chromium ('sudo apt-get install chromium') "
-               "or point $CHROMIUM at a Chromium binary")
+        how = (
+            "install Debian's Chromium ('sudo apt-get install chromium') "
+            "or point $CHROMIUM at a Chromium binary"
+        )
         if os.environ.get("CI"):
             print(f"browser check FAILED: no Chromium found in CI; {how}", file=sys.stderr)
             return 1
@@ -277,15 +486,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     shot = Path("_build/screenshots") / (Path(args.screenshot).stem + ".png")
-    reports = check_site(args.site, chromium, screenshot=args.screenshot, screenshot_to=shot,
-                         search_word=args.search_word)
+    reports = check_site(
+        args.site,
+        chromium,
+        screenshot=args.screenshot,
+        screenshot_to=shot,
+        search_word=args.search_word,
+    )
     bad = [r for r in reports if r.problems]
     for r in bad:
         print(f"FAIL {r.url}", file=sys.stderr)
         for p in r.problems:
             print(f"  - {p}", file=sys.stderr)
-    print(f"browser check: {len(reports)} page(s) checked in {chromium}, {len(bad)} with problems; "
-          f"screenshot {shot if shot.exists() else '(none)'}")
+    print(
+        f"browser check: {len(reports)} page(s) checked in {chromium}, {len(bad)} with problems; "
+        f"screenshot {shot if shot.exists() else '(none)'}"
+    )
     return 1 if bad else 0
 
 

@@ -148,6 +148,10 @@ def test_nbval_fails_when_a_printed_number_changes(tmp_path):
     assert "failed" in result_bad.stdout
 
 
+# Every page of the built book has it; without it a phone lays the page out 980 px wide.
+VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+
+
 def _need_chromium() -> str:
     chromium = browser_check.find_chromium()
     if chromium is None:
@@ -157,18 +161,18 @@ def _need_chromium() -> str:
     return chromium
 
 
-def _site(tmp_path: Path, body: str) -> Path:
+def _site(tmp_path: Path, body: str, head: str = VIEWPORT) -> Path:
     site = tmp_path / "site"
-    site.mkdir()
+    site.mkdir(parents=True)
     (site / "index.html").write_text(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>t</title></head>"
+        f"<!doctype html><html><head><meta charset='utf-8'>{head}<title>t</title></head>"
         f"<body>{body}</body></html>", encoding="utf-8")
     return site
 
 
-def _problems(tmp_path: Path, body: str) -> list[str]:
+def _problems(tmp_path: Path, body: str, head: str = VIEWPORT) -> list[str]:
     chromium = _need_chromium()
-    reports = browser_check.check_site(_site(tmp_path, body), chromium, pages=["index.html"])
+    reports = browser_check.check_site(_site(tmp_path, body, head), chromium, pages=["index.html"])
     assert len(reports) == 1
     return reports[0].problems
 
@@ -196,3 +200,42 @@ def test_browser_check_flags_foreign_hosts_broken_images_and_console_errors(tmp_
     assert any("another host" in p and "cdn.example.invalid" in p for p in found), found
     assert any("image did not load" in p for p in found), found
     assert any("console error: boom" in p for p in found), found
+
+
+def test_browser_check_flags_missing_and_file_name_alt_text(tmp_path):
+    pixel = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+             "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    body = (f'<main><img src="{pixel}" id="a">'
+            f'<img src="{pixel}" alt="0f3c9a1b2d4e5f6a7b8c9d0e1f2a3b4c.png">'
+            f'<img src="{pixel}" alt="Perplexity against length for eight schemes"></main>')
+    found = [p for p in _problems(tmp_path, body) if "alt text" in p]
+    assert len(found) == 2, found
+    assert any('alt ""' in p for p in found) and any(".png" in p.split("alt")[-1] for p in found)
+
+
+def test_browser_check_flags_visible_test_markers(tmp_path):
+    found = _problems(tmp_path, "<main><pre># NBVAL_RAISES_EXCEPTION\n1 / 0</pre></main>")
+    assert any("test marker" in p and "NBVAL_RAISES_EXCEPTION" in p for p in found), found
+
+
+def test_browser_check_flags_a_page_wider_than_a_phone(tmp_path):
+    found = _problems(tmp_path, '<main><div style="width: 600px">a wide box</div></main>')
+    assert any(f"at {browser_check.PHONE_WIDTH} px the page is" in p for p in found), found
+    ok = _problems(tmp_path / "ok", "<main><div style='max-width: 100%'>fits</div></main>")
+    assert ok == []
+
+
+def test_browser_check_flags_code_cut_off_instead_of_scrolling(tmp_path):
+    long_line = "x = " + "1 + " * 200 + "1"
+    clipped = (f'<main><div style="width: 300px; overflow: hidden">'
+               f'<pre style="overflow: hidden; width: 300px">{long_line}</pre></div></main>')
+    found = _problems(tmp_path, clipped)
+    assert any("cut off instead of scrolling" in p and p.count("pre:") for p in found), found
+    scrolls = (f'<main><div style="width: 300px"><pre style="overflow-x: auto; width: 300px">'
+               f'{long_line}</pre></div></main>')
+    assert not any("cut off" in p for p in _problems(tmp_path / "s", scrolls))
+
+
+def test_browser_check_flags_a_page_without_a_viewport(tmp_path):
+    found = _problems(tmp_path, "<main><p>prose</p></main>", head="")
+    assert any("viewport" in p for p in found), found
