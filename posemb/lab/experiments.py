@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..registry import SCHEME_NAMES
 from . import stats, tasks
@@ -55,6 +56,8 @@ __all__ = [
     "run_translation",
     "run_qa",
     "run_generation",
+    "LONGCONTEXT_METHODS",
+    "run_longcontext",
     "run_experiment",
     "summarize",
     "metric_values",
@@ -397,6 +400,242 @@ def run_generation(
     return out
 
 
+#: The methods of :func:`run_longcontext`: RoPE with no change, three zero-shot frequency
+#: changes (no training), and three short fine-tunes at ``finetune_factor`` times the
+#: training length (plain RoPE as the control, position interpolation, YaRN).
+LONGCONTEXT_METHODS = ("none", "ntk", "dynamic", "yarn", "ft_none", "ft_pi", "ft_yarn")
+
+# Base models trained by run_longcontext, shared by the methods of a seed within a process.
+_LONGCONTEXT_BASES: dict = {}
+
+
+def _passkey_lm_batches(ids, length, batch_size, generator, passkey_rate):
+    """Training rows ``[b, length + 1]``: corpus windows, a share of them with a passkey."""
+    starts = torch.randint(0, ids.numel() - length - 1, (batch_size,), generator=generator)
+    rows = ids[starts[:, None] + torch.arange(length + 1)[None, :]]  # [b, length + 1]
+    with_key = torch.rand(batch_size, generator=generator) < passkey_rate  # [b]
+    k = int(with_key.sum())
+    if k:
+        rows = rows.clone()
+        rows[with_key] = tasks.passkey_windows(ids, length, k, generator)[0]
+    return (rows,)
+
+
+def _rope_for(method: str, head_dim: int, length: int, train_len: int, factor: float):
+    """The :class:`posemb.Rotary` that ``method`` uses at evaluation length ``length``."""
+    from ..rotary import Rotary
+
+    if method in ("none", "ft_none"):
+        return Rotary(head_dim)
+    if method == "ft_pi":
+        return Rotary(head_dim, scaling={"rope_type": "linear", "factor": factor})
+    if method == "ft_yarn":
+        scaling = {"rope_type": "yarn", "factor": factor,
+                   "original_max_position_embeddings": train_len}
+        return Rotary(head_dim, scaling=scaling)
+    if length <= train_len:  # zero-shot methods change nothing inside the trained length
+        return Rotary(head_dim)
+    s = length / train_len
+    if method == "ntk":
+        return Rotary(head_dim, scaling={"rope_type": "ntk", "factor": s})
+    if method == "dynamic":
+        return Rotary(head_dim, scaling={"rope_type": "dynamic", "factor": 2.0},
+                      max_positions=train_len)
+    if method == "yarn":
+        scaling = {"rope_type": "yarn", "factor": s, "original_max_position_embeddings": train_len}
+        return Rotary(head_dim, scaling=scaling)
+    raise ValueError(f"method must be one of {LONGCONTEXT_METHODS}, got {method!r}")
+
+
+def _with_rope(model: DecoderLM, rope) -> DecoderLM:
+    """A copy of ``model`` (same weights) whose every layer uses ``rope``."""
+    twin = DecoderLM(model.cfg, scheme=rope)
+    twin.load_state_dict(model.state_dict())  # RoPE's frequencies are not in the state
+    return twin.to(next(model.parameters()).device).eval()
+
+
+@torch.no_grad()
+def passkey_accuracy(
+    model: nn.Module, rows: torch.Tensor, keys: torch.Tensor, batch_size: int = 16,
+    device: str = "cpu",
+) -> tuple[float, float]:
+    """(whole keys right, digits right) for rows of :func:`posemb.lab.tasks.passkey_windows`.
+
+    Each digit of the key at the end is predicted from the true digits before it (teacher
+    forcing); a key counts as right when all :data:`~posemb.lab.tasks.PASSKEY_DIGITS` of
+    its argmax predictions are.
+    """
+    d = tasks.PASSKEY_DIGITS
+    model.to(device).eval()
+    hits = []
+    for i in range(0, rows.shape[0], batch_size):
+        chunk = rows[i : i + batch_size].to(device)  # [b, n + 1]
+        logits = model(chunk[:, :-1])[:, -d:]  # [b, d, V]: the predictions of the key digits
+        hits.append(logits.argmax(-1).cpu() == keys[i : i + batch_size])
+    hit = torch.cat(hits)  # [count, d]
+    return hit.all(1).float().mean().item(), hit.float().mean().item()
+
+
+def _longcontext_base(seed, train_len, train_cfg, passkey_rate, max_chars, device,
+                      curve_every, progress):
+    key = (seed, train_len, repr(train_cfg), passkey_rate, max_chars, device, curve_every)
+    if key in _LONGCONTEXT_BASES:
+        return _LONGCONTEXT_BASES[key]
+    text, corpus = tasks.char_corpus(max_chars)
+    ids = tasks.encode_text(text)
+    split = int(0.9 * ids.numel())
+    train_ids, val_ids = ids[:split], ids[split:]
+    seed_everything(seed)
+    model = DecoderLM(_cfg(tasks.VOCAB_SIZE, "rope", train_len))
+    g = make_generator(4000 + seed)
+    curve_rows, curve_keys = tasks.passkey_windows(
+        val_ids, train_len, 100, make_generator(EVAL_SEED + 1)
+    )
+
+    def evaluate(m):
+        windows = tasks.lm_windows(val_ids, train_len, 4096)
+        return {
+            f"ppl@{train_len}": perplexity(m, windows, device=device),
+            f"passkey@{train_len}": passkey_accuracy(m, curve_rows, curve_keys, device=device)[0],
+        }
+
+    hist = train(
+        model,
+        lambda step: _passkey_lm_batches(train_ids, train_len, train_cfg.batch_size, g,
+                                         passkey_rate),
+        lambda m, b: m.loss(b[0]),
+        train_cfg,
+        device=device,
+        progress=progress,
+        desc=f"longcontext/base/{seed}",
+        **_curve_args(evaluate, curve_every),
+    )
+    # run_experiment loops over methods outside seeds: keep every seed's base (each is
+    # ~0.5 MB of weights), but not without bound in a long-lived notebook.
+    if len(_LONGCONTEXT_BASES) >= 16:
+        _LONGCONTEXT_BASES.pop(next(iter(_LONGCONTEXT_BASES)))
+    _LONGCONTEXT_BASES[key] = (model.eval(), hist, train_ids, val_ids, corpus)
+    return _LONGCONTEXT_BASES[key]
+
+
+@preserve_torch_state()
+def run_longcontext(
+    scheme: str,
+    seed: int,
+    *,
+    method: str = "none",
+    train_len: int = 32,
+    multiples: tuple[int, ...] = (1, 2, 4, 8, 16),
+    train_cfg: TrainConfig | None = None,
+    finetune_factor: int = 4,
+    finetune_cfg: TrainConfig | None = None,
+    passkey_rate: float = 0.25,
+    eval_tokens: int = 8192,
+    passkey_count: int = 100,
+    max_chars: int = 400_000,
+    device: str = "cpu",
+    progress: bool = False,
+    curve_every: int | None = None,
+) -> dict:
+    """RoPE character LM trained at ``train_len``, run past it with ``method``.
+
+    The base model is the generation experiment's decoder, trained with a share
+    ``passkey_rate`` of its windows carrying a passkey to recall
+    (:func:`posemb.lab.tasks.passkey_windows`), so that it learns retrieval inside its
+    training length; one base per seed is shared by all methods in a process.
+    ``method`` (one of :data:`LONGCONTEXT_METHODS`):
+
+    - ``"none"``: RoPE unchanged at every length;
+    - ``"ntk"``, ``"yarn"``: zero shot, factor ``n / train_len`` at evaluation length ``n``
+      (``"yarn"`` with ``original_max_position_embeddings=train_len``); ``"dynamic"``:
+      dynamic NTK with factor 2 and ``max_positions=train_len``, so its effective factor is
+      ``2 n / train_len - 1``. Inside the training length they change nothing;
+    - ``"ft_none"``, ``"ft_pi"``, ``"ft_yarn"``: the base fine-tuned for ``finetune_cfg``
+      (default 200 steps) on windows of ``finetune_factor * train_len`` with the same
+      passkey share, with plain RoPE (the control), position interpolation or YaRN at factor
+      ``finetune_factor``, then evaluated with that setting at every length.
+
+    Metrics per evaluation length ``n``: ``ppl@n`` (non-overlapping windows over
+    ``eval_tokens`` validation characters), ``ppl_far@n`` for ``n > train_len`` (only the
+    predictions at positions ``>= train_len``), and ``passkey@n`` / ``passkey_digits@n``:
+    whole keys / digits recalled from ``passkey_count`` windows of ``n`` with the key at
+    the start (``n - 4`` characters before the question).
+    ``curve_every`` records the base model's ``ppl`` and ``passkey`` at ``train_len`` during
+    its training (kept with ``method="none"``) and, for the fine-tunes, the same at the
+    fine-tuning length eight times during fine-tuning (passkeys at the start of the window).
+    """
+    if scheme != "rope":
+        raise ValueError(
+            f"scheme must be 'rope' (the long-context methods change RoPE), got {scheme!r}"
+        )
+    if method not in LONGCONTEXT_METHODS:
+        raise ValueError(f"method must be one of {LONGCONTEXT_METHODS}, got {method!r}")
+    if not 0.0 <= passkey_rate <= 1.0:
+        raise ValueError(f"passkey_rate must be in [0, 1], got {passkey_rate!r}")
+    bad_factor = isinstance(finetune_factor, bool) or not isinstance(finetune_factor, int)
+    if bad_factor or finetune_factor < 2:
+        raise ValueError(f"finetune_factor must be an int >= 2, got {finetune_factor!r}")
+    train_cfg = train_cfg or TrainConfig(steps=300, lr=3e-3, warmup=30)
+    finetune_cfg = finetune_cfg or TrainConfig(steps=200, lr=1e-3, warmup=20)
+    base, base_hist, train_ids, val_ids, corpus = _longcontext_base(
+        seed, train_len, train_cfg, passkey_rate, max_chars, device, curve_every, progress
+    )
+    head_dim = base.cfg.dim // base.cfg.num_heads
+    lengths = [int(m * train_len) for m in multiples]
+    hist = base_hist
+    model = None
+    if method.startswith("ft_"):
+        ft_len = finetune_factor * train_len
+        model = _with_rope(base, _rope_for(method, head_dim, ft_len, train_len, finetune_factor))
+        g = make_generator(5000 + seed)
+        seed_everything(10_000 + seed)
+        ft_rows, ft_keys = tasks.passkey_windows(
+            val_ids, ft_len, 100, make_generator(EVAL_SEED + 2), depth=0
+        )
+
+        def evaluate_ft(m):
+            windows = tasks.lm_windows(val_ids, ft_len, 4096)
+            return {
+                f"ppl@{ft_len}": perplexity(m, windows, device=device),
+                f"passkey@{ft_len}": passkey_accuracy(m, ft_rows, ft_keys, device=device)[0],
+            }
+
+        ft_every = None if curve_every is None else max(1, finetune_cfg.steps // 8)
+        hist = train(
+            model,
+            lambda step: _passkey_lm_batches(train_ids, ft_len, finetune_cfg.batch_size, g,
+                                             passkey_rate),
+            lambda m, b: m.loss(b[0]),
+            finetune_cfg,
+            device=device,
+            progress=progress,
+            desc=f"longcontext/{method}/{seed}",
+            **_curve_args(evaluate_ft, ft_every),
+        )
+        model.eval()
+    metrics: dict[str, float | None] = {}
+    for n in lengths:
+        m = model if model is not None else _with_rope(
+            base, _rope_for(method, head_dim, n, train_len, float(finetune_factor))
+        )
+        windows = tasks.lm_windows(val_ids, n, eval_tokens)
+        metrics[f"ppl@{n}"] = perplexity(m, windows, device=device)
+        if n > train_len:
+            total, count = scored_nll(m, windows, train_len, device=device)
+            metrics[f"ppl_far@{n}"] = math.exp(total / count)
+        rows, keys = tasks.passkey_windows(
+            val_ids, n, passkey_count, make_generator(EVAL_SEED + n), depth=0
+        )
+        metrics[f"passkey@{n}"], metrics[f"passkey_digits@{n}"] = passkey_accuracy(
+            m, rows, keys, device=device
+        )
+    out = _record(metrics, hist, base if model is None else model)
+    if method in ("ntk", "dynamic", "yarn"):  # the base's curve is kept once, with "none"
+        out.pop("curve", None)
+    out["corpus"] = corpus
+    return out
+
+
 def _curve_args(evaluate, curve_every: int | None) -> dict:
     """Keyword arguments for :func:`posemb.lab.training.train` that record a learning curve."""
     if curve_every is None:
@@ -439,6 +678,13 @@ def _qa_runs() -> dict[str, Callable[..., dict]]:
         "position": lambda s, seed, **kw: run_qa(s, seed, task="position", **kw),
         "content": lambda s, seed, **kw: run_qa(s, seed, task="content", **kw),
     }
+
+
+def _longcontext_runs() -> dict[str, Callable[..., dict]]:
+    def one(method: str) -> Callable[..., dict]:
+        return lambda s, seed, **kw: run_longcontext(s, seed, method=method, **kw)
+
+    return {m: one(m) for m in LONGCONTEXT_METHODS}
 
 
 def _with_and_without_boundary(name: str, run: Callable[..., dict]) -> dict:
@@ -516,6 +762,28 @@ EXPERIMENTS: dict[str, Experiment] = {
                 "sliding": True,
                 "far_control": True,
             },
+        ),
+        Experiment(
+            "longcontext",
+            "RoPE character LM trained at 32 with passkeys, run at 1x-16x: no change, zero-shot "
+            "NTK / dynamic NTK / YaRN, and 200-step fine-tunes at 4x (plain, PI, YaRN)",
+            _longcontext_runs(),
+            full={
+                "train_len": 32,
+                "train_cfg": TrainConfig(steps=FULL_STEPS, lr=3e-3, warmup=30),
+                "finetune_cfg": TrainConfig(steps=200, lr=1e-3, warmup=20),
+                "curve_every": CURVE_EVERY,
+            },
+            quick={
+                "train_len": 32,
+                "train_cfg": TrainConfig(steps=60, lr=2e-3, warmup=10),
+                "finetune_cfg": TrainConfig(steps=20, lr=1e-3, warmup=5),
+                "multiples": (1, 2, 4),
+                "eval_tokens": 2048,
+                "passkey_count": 20,
+                "curve_every": 30,
+            },
+            schemes=("rope",),
         ),
     ]
 }

@@ -40,6 +40,9 @@ __all__ = [
     "lm_windows",
     "sliding_windows",
     "last_context_windows",
+    "PASSKEY_MARK",
+    "PASSKEY_DIGITS",
+    "passkey_windows",
 ]
 
 
@@ -307,3 +310,67 @@ def last_context_windows(
     starts = torch.arange(w) * length  # [w] stream index of each window's first id
     last_inputs = starts[:, None] + torch.arange(context, length)[None, :]  # [w, length - context]
     return ids[last_inputs.reshape(-1, 1) - context + 1 + torch.arange(context + 1)[None, :]]
+
+
+# --------------------------------------------------------------------------- passkey retrieval
+
+#: The character that opens a passkey and asks for it again (rare in the corpus: Python
+#: source uses ``$`` only in a few strings).
+PASSKEY_MARK = "$"
+#: Digits per passkey: one chance in 10**4 of guessing a whole key.
+PASSKEY_DIGITS = 4
+
+
+def passkey_windows(
+    ids: torch.Tensor,
+    length: int,
+    count: int,
+    generator: torch.Generator,
+    *,
+    depth: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Filler text with a passkey that must be recalled at the end: ``[count, length + 1]``.
+
+    Each row is ``length + 1`` consecutive ids of ``ids`` (the filler) with ``$DDDD$``
+    written at position ``depth`` (``None``: a random position per row, anywhere that leaves
+    room for the question) and ``$DDDD`` as the row's last five ids: after the final
+    ``$`` a model that retrieves the key predicts its digits. ``DDDD`` are random digits.
+    Rows are inputs and next tokens as in :func:`lm_windows` (train on them with the usual
+    loss; score the last :data:`PASSKEY_DIGITS` predictions).
+
+    Returns the rows and the keys ``[count, PASSKEY_DIGITS]`` (the ids of the digits).
+    The distance from the key to the question is ``length - PASSKEY_DIGITS - depth``.
+    """
+    _check_positive("length", length)
+    _check_positive("count", count)
+    d = PASSKEY_DIGITS
+    key_len = d + 2  # $DDDD$
+    question = d + 1  # $DDDD at the end
+    room = length + 1 - key_len - question  # filler positions the key may start at: 0 .. room
+    if room < 0:
+        raise ValueError(
+            f"length must be at least {key_len + question - 1} for a passkey, got {length}"
+        )
+    bad_depth = isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= room
+    if depth is not None and bad_depth:
+        raise ValueError(
+            f"depth must be an int in [0, {room}] for length {length}, got {depth!r}"
+        )
+    if ids.numel() < length + 2:
+        raise ValueError(f"need more than {length + 1} ids of filler, got {ids.numel()}")
+    starts = torch.randint(0, ids.numel() - length - 1, (count,), generator=generator)
+    rows = ids[starts[:, None] + torch.arange(length + 1)[None, :]].clone()  # [count, length + 1]
+    mark, zero = ord(PASSKEY_MARK), ord("0")
+    keys = zero + torch.randint(0, 10, (count, d), generator=generator)  # [count, d]
+    if depth is None:
+        at = torch.randint(0, room + 1, (count,), generator=generator)  # [count]
+    else:
+        at = torch.full((count,), depth)
+    for r in range(count):
+        a = int(at[r])
+        rows[r, a] = mark
+        rows[r, a + 1 : a + 1 + d] = keys[r]
+        rows[r, a + 1 + d] = mark
+        rows[r, -question] = mark
+        rows[r, -d:] = keys[r]
+    return rows, keys
