@@ -55,3 +55,15 @@ def test_book_style_sets_dpi_and_cycle():
         assert cycle[0] == plotting.OKABE_ITO["blue"]
     finally:
         matplotlib.rcParams.update(saved)
+
+
+def test_every_long_context_method_has_a_distinct_style_and_a_label():
+    from posemb.lab.experiments import LONGCONTEXT_METHODS
+
+    assert set(plotting.METHOD_STYLES) == set(LONGCONTEXT_METHODS) == set(plotting.METHOD_LABELS)
+    styles = [plotting.method_style(m) for m in LONGCONTEXT_METHODS]
+    for key in ("marker", "linestyle", "color"):
+        assert len({repr(s[key]) for s in styles}) == len(styles), key
+    assert plotting.method_style("ft_pi")["label"] == "fine-tuned, PI"
+    with pytest.raises(ValueError, match="method must be one of"):
+        plotting.method_style("pi")

@@ -19,6 +19,9 @@ __all__ = [
     "BOOK_RC",
     "scheme_style",
     "scheme_label",
+    "METHOD_STYLES",
+    "METHOD_LABELS",
+    "method_style",
     "use_book_style",
 ]
 
@@ -110,6 +113,38 @@ def scheme_style(name: str, markers: bool = True) -> dict:
 def scheme_label(name: str) -> str:
     """The name the book's text uses for scheme ``name`` (``"rope"`` -> ``"RoPE"``)."""
     return SCHEME_LABELS[_check_name(name)]
+
+
+#: Colour, marker and line style of each long-context method of
+#: :data:`posemb.lab.experiments.LONGCONTEXT_METHODS`: zero-shot methods solid or dashed in
+#: warm colours, fine-tuned ones in cool colours, every one with its own marker and dashes.
+METHOD_STYLES: dict[str, dict] = {
+    "none": {"color": _C["black"], "marker": "p", "linestyle": ":"},
+    "ntk": {"color": _C["orange"], "marker": "s", "linestyle": "--"},
+    "dynamic": {"color": _C["reddish_purple"], "marker": "D", "linestyle": (0, (5, 1))},
+    "yarn": {"color": _C["vermillion"], "marker": "P", "linestyle": "-"},
+    "ft_none": {"color": "#7F7F7F", "marker": "X", "linestyle": (0, (8, 2))},
+    "ft_pi": {"color": _C["sky_blue"], "marker": "^", "linestyle": "-."},
+    "ft_yarn": {"color": _C["blue"], "marker": "o", "linestyle": (0, (3, 1, 1, 1, 1, 1))},
+}
+
+#: How the text names each long-context method.
+METHOD_LABELS = {
+    "none": "no change",
+    "ntk": "NTK, zero-shot",
+    "dynamic": "dynamic NTK, zero-shot",
+    "yarn": "YaRN, zero-shot",
+    "ft_none": "fine-tuned, plain RoPE",
+    "ft_pi": "fine-tuned, PI",
+    "ft_yarn": "fine-tuned, YaRN",
+}
+
+
+def method_style(name: str) -> dict:
+    """``plot`` keyword arguments for long-context method ``name`` (as :func:`scheme_style`)."""
+    if name not in METHOD_STYLES:
+        raise ValueError(f"method must be one of {tuple(METHOD_STYLES)}, got {name!r}")
+    return dict(METHOD_STYLES[name]) | {"label": METHOD_LABELS[name]}
 
 
 def use_book_style() -> None:
