@@ -129,3 +129,19 @@ def test_quick_longcontext_run_writes_a_valid_record(tmp_path):
 def test_longcontext_refuses_other_schemes_from_the_command_line():
     with pytest.raises(ValueError, match="scheme must be 'rope'"):
         experiments.run_experiment("longcontext", quick=True, schemes=("alibi",), progress=False)
+
+
+def test_committed_longcontext_run_is_the_full_one():
+    record = experiments.load("longcontext")
+    experiments.validate(record)
+    assert not record["quick"] and len(record["seeds"]) >= 5
+    assert record["tasks"] == list(experiments.LONGCONTEXT_METHODS)
+    assert record["config"]["train_cfg"]["steps"] >= experiments.FULL_STEPS
+    assert {(r["task"], r["seed"]) for r in record["results"]} == {
+        (t, s) for t in record["tasks"] for s in record["seeds"]
+    }
+    by = {(r["task"], r["seed"]): r for r in record["results"]}
+    for seed in record["seeds"]:  # one base model per seed, shared by the zero-shot methods
+        base = by["none", seed]["metrics"]["ppl@32"]
+        assert all(by[m, seed]["metrics"]["ppl@32"] == base for m in ("ntk", "dynamic", "yarn"))
+        assert len(by["none", seed]["curve"]["steps"]) >= 10
