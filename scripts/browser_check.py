@@ -101,7 +101,10 @@ READER_JS = r"""
     }
   }
   const markers = (document.body.innerText.match(/NBVAL_\w+|nbval-[\w-]+|raises-exception/g) || []);
-  return {badAlt, markers: [...new Set(markers)]};
+  // book/_static/figure_zoom.js links every output figure to its full-size file (phones)
+  const noZoom = [...document.querySelectorAll("main .cell_output img")]
+      .filter(img => !img.closest("a")).map(img => img.getAttribute("src"));
+  return {badAlt, markers: [...new Set(markers)], noZoom};
 }
 """
 
@@ -335,6 +338,8 @@ def _check_page(context, url: str, foreign: list[str]) -> PageReport:
         report.problems.append(f"image without real alt text: {img}")
     for marker in reader["markers"]:
         report.problems.append(f"test marker visible to readers: {marker!r}")
+    for src in reader["noZoom"]:
+        report.problems.append(f"figure cannot be opened at full size (no link): {src}")
     page.wait_for_load_state("networkidle", timeout=10_000)
     for text in errors:
         report.problems.append(f"console error: {text}")

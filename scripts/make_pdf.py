@@ -11,10 +11,18 @@ and it is printed with the site's print styles after three changes made for pape
 * code folded on the web ("Show code cell source") is left out, its output kept;
 * any other folded block (``<details>``) is printed open.
 
-The chapters are joined with ``pypdf`` into one file with a bookmark per chapter. The
-script then reads the PDF back and fails (exit 1) unless every chapter's title is in it,
-no web-only control text ("Click to show", "Show code cell") is, and it holds at least as
-many images as the pages showed. The file sits inside the site, so the published site
+The chapters are joined with ``pypdf`` into one file with a bookmark per chapter, and every
+page gets a footer with its chapter's title and its page number in the whole book ("page 37
+of 358"): Chromium's own footer would count pages per printed document, so the pages are
+printed without one and the footers, printed by Chromium as a separate transparent PDF of
+as many pages, are laid over them.
+
+The script then reads the PDF back and fails (exit 1) unless every chapter's title is on its
+first page, every page carries its footer, no web-only control text ("Click to show", "Show
+code cell") is printed, no character was printed without a font (Chromium prints an empty
+box, which reads back as NUL: on a machine without a CJK font the intro's English-Chinese
+glossary would), the Chinese in a page's source is in its pages, and the PDF holds at least
+as many images as the pages showed. The file sits inside the site, so the published site
 links to it.
 """
 
@@ -35,6 +43,13 @@ import browser_check as bc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_ONLY = ("Click to show", "Show code cell", "Hide code cell")
+# CJK ideographs (the Unified block and Extension A): the book's Chinese
+CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]{2,}")
+NO_FONT_HINT = (
+    "install a font that covers them (Debian/Ubuntu: 'apt-get install fonts-wqy-microhei' "
+    "for Chinese) and print again"
+)
+FOOTER_SEPARATOR = " \u00b7 page "
 
 # Runs in each page before printing: what changes for paper (see the module docstring).
 FOR_PAPER_JS = r"""
@@ -102,13 +117,7 @@ def print_pages(site: Path, docs: list[str], chromium: str, workdir: Path) -> li
                     format="A4",
                     print_background=True,
                     margin={"top": "16mm", "bottom": "18mm", "left": "14mm", "right": "14mm"},
-                    display_header_footer=True,
-                    header_template="<span></span>",
-                    footer_template=(
-                        '<div style="font-size:8px;width:100%;text-align:center;color:#555">'
-                        f"{_html_escape(title)} \u00b7 page <span class='pageNumber'></span> of "
-                        "<span class='totalPages'></span></div>"
-                    ),
+                    display_header_footer=False,  # footers are laid over in join()
                 )
                 printed.append({"doc": doc, "title": title, "path": path, "images": images})
                 page.close()
@@ -122,8 +131,55 @@ def _html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def join(printed: list[dict], out: Path) -> None:
-    """One PDF from the pages' PDFs, with a bookmark at each chapter's first page."""
+def footers(printed: list[dict], total: int) -> list[str]:
+    """Each page's footer: its chapter's title and its page number in the whole book."""
+    texts = []
+    for item in printed:
+        for _ in range(item["pages"]):
+            texts.append(f"{item['title']}{FOOTER_SEPARATOR}{len(texts) + 1} of {total}")
+    return texts
+
+
+# One A4 sheet per footer, transparent but for the footer in the bottom margin (18 mm) that
+# the book's pages leave free; the pages are a hair shorter than A4 so that rounding never
+# spills one onto an extra sheet.
+FOOTERS_HTML = """<!DOCTYPE html><html><head><meta charset="utf-8"><style>
+@page {{ size: A4; margin: 0; }}
+html, body {{ margin: 0; padding: 0; background: transparent; }}
+.sheet {{ position: relative; height: 296.5mm; break-after: page; overflow: hidden; }}
+.sheet:last-child {{ break-after: auto; }}
+.footer {{ position: absolute; left: 14mm; right: 14mm; bottom: 6mm; text-align: center;
+  font: 8px/1.2 sans-serif; color: #555; }}
+</style></head><body>
+{sheets}
+</body></html>"""
+
+
+def print_footers(texts: list[str], chromium: str, path: Path) -> None:
+    """Print ``texts`` as a PDF with one A4 page per text, the text at the page's foot."""
+    from playwright.sync_api import sync_playwright
+
+    sheets = "\n".join(
+        f'<div class="sheet"><div class="footer">{_html_escape(t)}</div></div>' for t in texts
+    )
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium, headless=True, args=bc.CHROMIUM_ARGS
+        )
+        page = browser.new_page()
+        page.set_content(FOOTERS_HTML.format(sheets=sheets), wait_until="load")
+        page.pdf(
+            path=str(path),
+            format="A4",
+            print_background=False,
+            margin={"top": "0", "bottom": "0", "left": "0", "right": "0"},
+        )
+        browser.close()
+
+
+def join(printed: list[dict], out: Path, chromium: str, workdir: Path) -> None:
+    """One PDF from the pages' PDFs, with a bookmark at each chapter's first page and a
+    footer numbering the pages through the whole book."""
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
@@ -132,14 +188,34 @@ def join(printed: list[dict], out: Path) -> None:
         for page in PdfReader(item["path"]).pages:
             writer.add_page(page)
         item["first_page"] = start
+        item["pages"] = len(writer.pages) - start
         writer.add_outline_item(title=item["title"], page_number=start)
-    writer.add_metadata(
-        {"/Title": "Positional Embeddings: how transformers know the order of tokens"}
-    )
+    texts = footers(printed, len(writer.pages))
+    footer_pdf = workdir / "footers.pdf"
+    print_footers(texts, chromium, footer_pdf)
+    footer_pages = PdfReader(footer_pdf).pages
+    if len(footer_pages) != len(writer.pages):
+        raise RuntimeError(
+            f"{len(footer_pages)} footer pages printed for {len(writer.pages)} book pages"
+        )
+    for page, footer in zip(writer.pages, footer_pages, strict=True):
+        page.merge_page(footer)
+        page.compress_content_streams()  # merging leaves the page's content uncompressed
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    writer.add_metadata({"/Title": config["title"], "/Author": config["author"]})
     buffer = io.BytesIO()
     writer.write(buffer)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(buffer.getvalue())
+
+
+def source_cjk(doc: str) -> list[str]:
+    """The runs of Chinese characters in a document's source (``.md`` or ``.ipynb``)."""
+    for suffix in (".md", ".ipynb"):
+        path = ROOT / f"{doc}{suffix}"
+        if path.exists():
+            return CJK_RE.findall(path.read_text(encoding="utf-8"))
+    return []
 
 
 def check(out: Path, printed: list[dict]) -> list[str]:
@@ -153,12 +229,42 @@ def check(out: Path, printed: list[dict]) -> list[str]:
         re.sub(r"\s+", " ", unicodedata.normalize("NFKC", page.extract_text() or ""))
         for page in reader.pages
     ]
+    # every page carries its own footer, numbered through the book; the rest of the checks
+    # read the pages without it, so that a title is not found in its own footer
+    expected_footers = footers(printed, len(text))
+    unfooted = []
+    for i, footer in enumerate(expected_footers):
+        footer = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", footer))
+        if footer in text[i]:
+            text[i] = text[i].replace(footer, " ")
+        else:
+            unfooted.append(i + 1)
+    if unfooted:
+        problems.append(
+            f"{len(unfooted)} page(s) lack their footer 'TITLE{FOOTER_SEPARATOR}N of "
+            f"{len(text)}', e.g. page(s) {unfooted[:10]}"
+        )
+    no_font = [i + 1 for i, t in enumerate(text) if "\x00" in t]
+    if no_font:
+        problems.append(
+            f"page(s) {no_font[:10]} print characters that no installed font has (empty "
+            f"boxes); {NO_FONT_HINT}"
+        )
     for item in printed:
         # the chapter title (printed without its number) heads its first page
         first = text[item["first_page"]]
         words = re.sub(r"^[\d.]+\s+", "", item["title"]).split()[:4]
         if not all(w in first for w in words):
             problems.append(f"{item['doc']}: title {item['title']!r} not on its first page")
+        # Chinese in the source (the intro's glossary) must come out as Chinese, not boxes
+        runs = source_cjk(item["doc"])
+        pages = text[item["first_page"] : item["first_page"] + item["pages"]]
+        printed_text = re.sub(r"\s+", "", "".join(pages))
+        if runs and not any(run in printed_text for run in runs):
+            problems.append(
+                f"{item['doc']}: none of its Chinese (e.g. {runs[0]!r}) is in its pages' "
+                f"text; {NO_FONT_HINT}"
+            )
     for phrase in WEB_ONLY:
         pages = [i + 1 for i, t in enumerate(text) if phrase in t]
         if pages:
@@ -195,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     docs = toc_documents()
     with tempfile.TemporaryDirectory() as tmp:
         printed = print_pages(args.site, docs, chromium, Path(tmp))
-        join(printed, out)
+        join(printed, out, chromium, Path(tmp))
     problems = check(out, printed)
     for p in problems:
         print(f"make_pdf: {p}", file=sys.stderr)

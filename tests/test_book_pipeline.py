@@ -239,3 +239,85 @@ def test_browser_check_flags_code_cut_off_instead_of_scrolling(tmp_path):
 def test_browser_check_flags_a_page_without_a_viewport(tmp_path):
     found = _problems(tmp_path, "<main><p>prose</p></main>", head="")
     assert any("viewport" in p for p in found), found
+
+
+make_pdf = _load("make_pdf")
+
+
+def _print_site(tmp_path: Path, pages: dict[str, str]) -> tuple[Path, list[dict]]:
+    """Print a site of ``pages`` (name -> body) the way ``make pdf`` prints the book."""
+    chromium = _need_chromium()
+    site = tmp_path / "site"
+    site.mkdir()
+    for name, body in pages.items():
+        (site / f"{name}.html").write_text(
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{name.title()} \u2014 "
+            f"site</title></head><body><article><h1>{name.title()}</h1>{body}</article>"
+            "</body></html>", encoding="utf-8")
+    out = tmp_path / "book.pdf"
+    printed = make_pdf.print_pages(site, list(pages), chromium, tmp_path)
+    make_pdf.join(printed, out, chromium, tmp_path)
+    return out, printed
+
+
+def test_pdf_pages_are_numbered_through_the_book(tmp_path):
+    """Two documents of two pages each: their footers say 1..4 of 4, not 1..2 twice."""
+    two_pages = '<div style="height: 300mm">tall</div><p>end</p>'
+    out, printed = _print_site(tmp_path, {"first": two_pages, "second": two_pages})
+    assert make_pdf.check(out, printed) == []
+    from pypdf import PdfReader
+
+    text = [page.extract_text() for page in PdfReader(out).pages]
+    assert len(text) == 4
+    assert "Second \u00b7 page 3 of 4" in text[2] and "First \u00b7 page 2 of 4" in text[1]
+
+
+def test_pdf_check_flags_characters_printed_without_a_font(tmp_path):
+    """A character no installed font has prints as an empty box, which the check flags (as it
+    would the intro's Chinese on a machine without a CJK font)."""
+    out, printed = _print_site(tmp_path, {"boxes": "<p>no font: \U0010fffd\U0010fffc</p>"})
+    found = make_pdf.check(out, printed)
+    assert any("no installed font" in p for p in found), found
+
+
+def test_pdf_check_wants_the_intro_chinese_in_the_intro_pages(monkeypatch, tmp_path):
+    runs = make_pdf.source_cjk("book/intro")
+    assert runs, "the intro's English-Chinese glossary has no Chinese"
+    out, printed = _print_site(tmp_path, {"intro": "<p>The glossary, without its Chinese.</p>"})
+    monkeypatch.setattr(make_pdf, "source_cjk", lambda doc: runs)
+    found = make_pdf.check(out, printed)
+    assert any("none of its Chinese" in p for p in found), found
+
+
+def _bib_labels():
+    spec = importlib.util.spec_from_file_location("bib_labels", ROOT / "book/_ext/bib_labels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bibliography_labels_are_the_in_text_citations_and_unique():
+    """The References page's labels read as the text cites ("Press et al., 2022"), works
+    that would share one get 2023a/2023b (idempotently), and no two labels are equal."""
+    from pybtex.database import parse_file
+
+    bib_labels = _bib_labels()
+    entries = parse_file(ROOT / "book" / "references.bib").entries
+    first = bib_labels.disambiguate_years(entries)
+    assert bib_labels.disambiguate_years(entries) == first
+    style = bib_labels.AuthorYearLabelsStyle()
+    labels = [e.label for e in style.format_entries(entries.values())]
+    assert len(set(labels)) == len(labels), sorted(labels)
+    assert "Press et al., 2022" in labels and "Vaswani et al., 2017" in labels
+    assert labels == sorted(labels, key=lambda s: (s.rsplit(", ", 1)[0].casefold(),
+                                                   s.rsplit(", ", 1)[1]))
+
+
+def test_browser_check_flags_an_output_figure_that_cannot_be_enlarged(tmp_path):
+    pixel = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+             "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    bare = f'<main><div class="cell_output"><img src="{pixel}" alt="a plot of x"></div></main>'
+    assert any("full size" in p for p in _problems(tmp_path, bare))
+    linked = (f'<main><div class="cell_output"><a href="{pixel}"><img src="{pixel}" '
+              f'alt="a plot of x"></a></div></main>')
+    assert not any("full size" in p for p in _problems(tmp_path / "l", linked))
