@@ -476,6 +476,37 @@ def passkey_accuracy(
     return hit.all(1).float().mean().item(), hit.float().mean().item()
 
 
+def _train_with_passkeys(
+    model, train_ids, val_ids, length, cfg, generator, passkey_rate, probe, device, progress,
+    desc, curve_every,
+):
+    """Train ``model`` on windows of ``length`` (a share with passkeys); curve: ppl and recall.
+
+    ``probe`` is ``(rows, keys)`` from :func:`posemb.lab.tasks.passkey_windows`, scored at
+    every point of the learning curve beside the perplexity at ``length``.
+    """
+    rows, keys = probe
+
+    def evaluate(m):
+        windows = tasks.lm_windows(val_ids, length, 4096)
+        return {
+            f"ppl@{length}": perplexity(m, windows, device=device),
+            f"passkey@{length}": passkey_accuracy(m, rows, keys, device=device)[0],
+        }
+
+    return train(
+        model,
+        lambda step: _passkey_lm_batches(train_ids, length, cfg.batch_size, generator,
+                                         passkey_rate),
+        lambda m, b: m.loss(b[0]),
+        cfg,
+        device=device,
+        progress=progress,
+        desc=desc,
+        **_curve_args(evaluate, curve_every),
+    )
+
+
 def _longcontext_base(seed, train_len, train_cfg, passkey_rate, max_chars, device,
                       curve_every, progress):
     key = (seed, train_len, repr(train_cfg), passkey_rate, max_chars, device, curve_every)
@@ -488,27 +519,10 @@ def _longcontext_base(seed, train_len, train_cfg, passkey_rate, max_chars, devic
     seed_everything(seed)
     model = DecoderLM(_cfg(tasks.VOCAB_SIZE, "rope", train_len))
     g = make_generator(4000 + seed)
-    curve_rows, curve_keys = tasks.passkey_windows(
-        val_ids, train_len, 100, make_generator(EVAL_SEED + 1)
-    )
-
-    def evaluate(m):
-        windows = tasks.lm_windows(val_ids, train_len, 4096)
-        return {
-            f"ppl@{train_len}": perplexity(m, windows, device=device),
-            f"passkey@{train_len}": passkey_accuracy(m, curve_rows, curve_keys, device=device)[0],
-        }
-
-    hist = train(
-        model,
-        lambda step: _passkey_lm_batches(train_ids, train_len, train_cfg.batch_size, g,
-                                         passkey_rate),
-        lambda m, b: m.loss(b[0]),
-        train_cfg,
-        device=device,
-        progress=progress,
-        desc=f"longcontext/base/{seed}",
-        **_curve_args(evaluate, curve_every),
+    probe = tasks.passkey_windows(val_ids, train_len, 100, make_generator(EVAL_SEED + 1))
+    hist = _train_with_passkeys(
+        model, train_ids, val_ids, train_len, train_cfg, g, passkey_rate, probe, device,
+        progress, f"longcontext/base/{seed}", curve_every,
     )
     # run_experiment loops over methods outside seeds: keep every seed's base (each is
     # ~0.5 MB of weights), but not without bound in a long-lived notebook.
@@ -591,28 +605,13 @@ def run_longcontext(
         model = _with_rope(base, _rope_for(method, head_dim, ft_len, train_len, finetune_factor))
         g = make_generator(5000 + seed)
         seed_everything(10_000 + seed)
-        ft_rows, ft_keys = tasks.passkey_windows(
+        probe = tasks.passkey_windows(
             val_ids, ft_len, 100, make_generator(EVAL_SEED + 2), depth=0
         )
-
-        def evaluate_ft(m):
-            windows = tasks.lm_windows(val_ids, ft_len, 4096)
-            return {
-                f"ppl@{ft_len}": perplexity(m, windows, device=device),
-                f"passkey@{ft_len}": passkey_accuracy(m, ft_rows, ft_keys, device=device)[0],
-            }
-
         ft_every = None if curve_every is None else max(1, finetune_cfg.steps // 8)
-        hist = train(
-            model,
-            lambda step: _passkey_lm_batches(train_ids, ft_len, finetune_cfg.batch_size, g,
-                                             passkey_rate),
-            lambda m, b: m.loss(b[0]),
-            finetune_cfg,
-            device=device,
-            progress=progress,
-            desc=f"longcontext/{method}/{seed}",
-            **_curve_args(evaluate_ft, ft_every),
+        hist = _train_with_passkeys(
+            model, train_ids, val_ids, ft_len, finetune_cfg, g, passkey_rate, probe, device,
+            progress, f"longcontext/{method}/{seed}", ft_every,
         )
         model.eval()
     metrics: dict[str, float | None] = {}
