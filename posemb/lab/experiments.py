@@ -688,6 +688,15 @@ def _longcontext_runs() -> dict[str, Callable[..., dict]]:
     return {m: one(m) for m in LONGCONTEXT_METHODS}
 
 
+def _realmodel_runs() -> dict[str, Callable[..., dict]]:
+    from . import realmodel
+
+    def one(method: str) -> Callable[..., dict]:
+        return lambda s, seed, **kw: realmodel.run_realmodel(s, seed, method=method, **kw)
+
+    return {m: one(m) for m in realmodel.REALMODEL_METHODS}
+
+
 def _with_and_without_boundary(name: str, run: Callable[..., dict]) -> dict:
     return {
         name: lambda s, seed, **kw: run(s, seed, boundary=False, **kw),
@@ -786,6 +795,16 @@ EXPERIMENTS: dict[str, Experiment] = {
                 "curve_every": 30,
             },
             schemes=("rope",),
+        ),
+        Experiment(
+            "realmodel",
+            "SmolLM2-135M past its trained context (from the GGUF metadata): no change, "
+            "dynamic NTK and YaRN; perplexity on stdlib source and passkey recall",
+            _realmodel_runs(),
+            full={"multiples": (1, 2)},
+            quick={"multiples": (1, 2), "context": 256},
+            schemes=("rope",),
+            seeds=(0, 1, 2),
         ),
     ]
 }
