@@ -22,6 +22,7 @@ import functools
 import importlib.util
 import math
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -148,11 +149,13 @@ def passkey_prompt(
 
 
 @torch.no_grad()
-def _window_nll(model, ids: torch.Tensor, score_from: int = 0) -> tuple[float, int]:
-    logits = model(ids[None, :-1]).logits[0, score_from:]  # [n - 1 - score_from, V]
-    targets = ids[1 + score_from :]
-    nll = F.cross_entropy(logits.double(), targets, reduction="sum").item()
-    return nll, targets.numel()
+def _window_nll(model, ids: torch.Tensor, far_from: int) -> tuple[float, int, float, int]:
+    """Summed NLL and count over a window's predictions, and over those at positions
+    ``>= far_from``, from one forward pass."""
+    logits = model(ids[None, :-1]).logits[0]  # [n, V]
+    nll = F.cross_entropy(logits.double(), ids[1:], reduction="none")  # [n]
+    far = nll[far_from:]
+    return nll.sum().item(), nll.numel(), far.sum().item(), far.numel()
 
 
 @torch.no_grad()
@@ -215,8 +218,6 @@ def _loaded():
 
 def _measure(model, tokenizer, ids, corpus, seed, method, multiples, context, trained, device,
              progress) -> dict:
-    import time
-
     g = make_generator(7000 + seed)
     key = "".join(str(int(d)) for d in torch.randint(0, 10, (5,), generator=g))
     t0 = time.perf_counter()
@@ -228,11 +229,10 @@ def _measure(model, tokenizer, ids, corpus, seed, method, multiples, context, tr
         set_rope_scaling(model, _scaling_for(method, n, context))
         start = int(torch.randint(0, ids.numel() - n - 1, (1,), generator=g))
         window = ids[start : start + n + 1].to(device)
-        total, count = _window_nll(model, window)
+        total, count, far_total, far_count = _window_nll(model, window, far_from=context)
         metrics[f"ppl@{n}"] = math.exp(total / count)
         if n > context:
-            total, count = _window_nll(model, window, score_from=context)
-            metrics[f"ppl_far@{n}"] = math.exp(total / count)
+            metrics[f"ppl_far@{n}"] = math.exp(far_total / far_count)
         prompt, answer = passkey_prompt(tokenizer, n - 8, key, depth=0.1)
         whole, part = _recalled(model, prompt.to(device), answer.to(device))
         metrics[f"passkey@{n}"], metrics[f"passkey_tokens@{n}"] = float(whole), part
