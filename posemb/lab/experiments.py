@@ -804,7 +804,6 @@ EXPERIMENTS: dict[str, Experiment] = {
             full={"multiples": (1, 2)},
             quick={"multiples": (1, 2), "context": 256},
             schemes=("rope",),
-            seeds=(0, 1, 2),
         ),
     ]
 }

@@ -148,12 +148,26 @@ def passkey_prompt(
     return torch.tensor(ids), torch.tensor(answer)
 
 
+def _logits(model, hidden: torch.Tensor, chunk: int = 1024):
+    """The output layer over ``hidden`` ``[n, dim]`` in chunks of positions, as float64.
+
+    All logits of a 16k-token window at once would be ``16384 x 49152`` floats (3 GiB, and
+    twice that in float64); a chunk at a time keeps the peak near 400 MiB.
+    """
+    for i in range(0, hidden.shape[0], chunk):
+        yield i, model.lm_head(hidden[i : i + chunk]).double()  # [<= chunk, V]
+
+
 @torch.no_grad()
 def _window_nll(model, ids: torch.Tensor, far_from: int) -> tuple[float, int, float, int]:
     """Summed NLL and count over a window's predictions, and over those at positions
     ``>= far_from``, from one forward pass."""
-    logits = model(ids[None, :-1]).logits[0]  # [n, V]
-    nll = F.cross_entropy(logits.double(), ids[1:], reduction="none")  # [n]
+    hidden = model.model(ids[None, :-1]).last_hidden_state[0]  # [n, dim]
+    targets = ids[1:]
+    nll = torch.cat([
+        F.cross_entropy(logits, targets[i : i + logits.shape[0]], reduction="none")
+        for i, logits in _logits(model, hidden)
+    ])  # [n]
     far = nll[far_from:]
     return nll.sum().item(), nll.numel(), far.sum().item(), far.numel()
 
@@ -162,7 +176,8 @@ def _window_nll(model, ids: torch.Tensor, far_from: int) -> tuple[float, int, fl
 def _recalled(model, ids: torch.Tensor, answer: torch.Tensor) -> tuple[bool, float]:
     """(whole key right, fraction of its tokens right) under teacher forcing."""
     full = torch.cat([ids, answer])
-    logits = model(full[None, :-1]).logits[0, -answer.numel() :]  # predictions of the answer
+    hidden = model.model(full[None, :-1]).last_hidden_state[0, -answer.numel() :]
+    logits = model.lm_head(hidden)  # [k, V]: the predictions of the answer's tokens
     hit = logits.argmax(-1) == answer
     return bool(hit.all()), hit.float().mean().item()
 
