@@ -92,17 +92,34 @@ def test_run_realmodel_refuses_bad_arguments(kwargs, match):
 def test_a_small_pretend_context_runs_and_inside_it_the_methods_agree(loaded):
     model = loaded[0]
     trained = model.config.max_position_embeddings
-    runs = {m: realmodel.run_realmodel("rope", 0, method=m, multiples=(1, 2), context=64)
-            for m in realmodel.REALMODEL_METHODS}
+    runs = {}
+    for m in realmodel.REALMODEL_METHODS:
+        realmodel._UNCHANGED.clear()  # each method computes its own passes here
+        runs[m] = realmodel.run_realmodel("rope", 0, method=m, multiples=(1, 2), context=64)
     inside = {m: r["metrics"]["ppl@64"] for m, r in runs.items()}
     assert len(set(inside.values())) == 1  # no method changes anything inside the context
     outside = {m: r["metrics"]["ppl@128"] for m, r in runs.items()}
     assert len(set(outside.values())) == 3  # past it, each method is a different model
     for r in runs.values():
         m = r["metrics"]
-        assert 1.0 < m["ppl@64"] < 1000 and "ppl_far@128" in m
-        assert m["passkey@128"] in (0.0, 1.0) and 0.0 <= m["passkey_tokens@128"] <= 1.0
+        assert 1.0 < m["ppl@64"] < 1000 and "ppl_far@128" in m and "ppl_far@64" not in m
+        for depth in realmodel.PASSKEY_DEPTHS:
+            tag = f"passkey{round(depth * 100)}"
+            for n in (64, 128):
+                assert m[f"{tag}@{n}"] in (0.0, 1.0) and 0.0 <= m[f"{tag}_tokens@{n}"] <= 1.0
         assert r["context"]["used"] == 64 and r["context"]["trained"] == trained
     # the model is left as loaded
     assert model.config.max_position_embeddings == trained
     assert model.model.rotary_emb.attention_scaling == 1.0
+    # a second run reuses the passes inside the context and recomputes those past it
+    again = realmodel.run_realmodel("rope", 0, method="yarn", multiples=(1, 2), context=64)
+    assert again["metrics"] == runs["yarn"]["metrics"]
+
+
+def test_the_late_key_is_recalled_inside_the_trained_context(loaded):
+    # 1024 tokens, well inside SmolLM2's 8192: the model should find a key a tenth of the
+    # prompt back (it does at 8192 too, in the full run; this keeps the check fast)
+    _, tokenizer, _, _ = loaded
+    prompt, answer = realmodel.passkey_prompt(tokenizer, 1024, "58217", depth=0.9)
+    whole, part = realmodel._recalled(loaded[0], prompt, answer)
+    assert whole and part == 1.0

@@ -33,6 +33,7 @@ from .training import make_generator
 
 __all__ = [
     "REALMODEL_METHODS",
+    "PASSKEY_DEPTHS",
     "smollm2_file",
     "load_smollm2",
     "set_rope_scaling",
@@ -44,6 +45,10 @@ __all__ = [
 #: transformers' ``"dynamic"`` type computes it from the current length) and YaRN with
 #: factor ``n / context`` at evaluation length ``n``.
 REALMODEL_METHODS = ("none", "dynamic", "yarn")
+
+#: Where :func:`run_realmodel` hides the passkey, as fractions of the prompt: early (the key
+#: is nearly the whole prompt away from the question) and late (a tenth of it away).
+PASSKEY_DEPTHS = (0.1, 0.9)
 
 # Filler prose for the passkey prompt (written for this book): plain sentences with no
 # digits, repeated until the prompt has the length asked for.
@@ -195,13 +200,18 @@ def run_realmodel(
     """SmolLM2-135M at ``multiples`` of its trained context with ``method``; one seed.
 
     ``seed`` picks the stretch of text (a window starting at a seeded offset of the
-    standard-library source) and the passkey (five random digits, hidden at 10% of the
-    prompt). ``context`` defaults to the trained context from the GGUF metadata; a smaller
-    value pretends the model was trained at it (for a quick check of the machinery, not a
-    measurement). Metrics per length ``n`` (tokens): ``ppl@n`` over the window's
-    predictions, ``ppl_far@n`` over those at positions ``>= context`` (``n > context``),
-    ``passkey@n`` (1.0 if all of the key's tokens are predicted) and
-    ``passkey_tokens@n`` (the fraction that are).
+    standard-library source) and the passkey (five random digits), which is hidden at each
+    depth of :data:`PASSKEY_DEPTHS` in turn (10% and 90% of the prompt). ``context``
+    defaults to the trained context from the GGUF metadata; a smaller value pretends the
+    model was trained at it (for a quick check of the machinery, not a measurement).
+    Metrics per length ``n`` (tokens): ``ppl@n`` over the window's predictions,
+    ``ppl_far@n`` over those at positions ``>= context`` (``n > context``), and per depth
+    ``passkey10@n`` / ``passkey90@n`` (1.0 if every token of the key is the model's top
+    prediction under teacher forcing, which is the same as greedy decoding writing the key)
+    and ``passkey10_tokens@n`` / ``passkey90_tokens@n`` (the fraction that are).
+
+    Inside the context every method is RoPE as trained, so those passes are computed once
+    per process and seed and shared by the methods (their ``seconds`` count them once).
     """
     if scheme != "rope":
         raise ValueError(f"scheme must be 'rope' (SmolLM2 uses RoPE), got {scheme!r}")
@@ -231,6 +241,12 @@ def _loaded():
     return model, tokenizer, ids, corpus
 
 
+# Results computed with RoPE as trained, keyed by (seed, length, context, what). Inside the
+# trained context every method *is* RoPE as trained (``_scaling_for`` returns ``None``), so
+# the three methods of one seed share these passes instead of repeating them.
+_UNCHANGED: dict[tuple, tuple] = {}
+
+
 def _measure(model, tokenizer, ids, corpus, seed, method, multiples, context, trained, device,
              progress) -> dict:
     g = make_generator(7000 + seed)
@@ -241,16 +257,30 @@ def _measure(model, tokenizer, ids, corpus, seed, method, multiples, context, tr
         n = int(round(mult * context))
         if n + 1 > ids.numel():
             raise ValueError(f"the text has {ids.numel()} tokens, fewer than {n + 1}")
-        set_rope_scaling(model, _scaling_for(method, n, context))
+        scaling = _scaling_for(method, n, context)
+        set_rope_scaling(model, scaling)
+
+        def once(what, compute, n=n, scaling=scaling):
+            if scaling is not None:
+                return compute()
+            k = (seed, n, context, what)
+            if k not in _UNCHANGED:
+                _UNCHANGED[k] = compute()
+            return _UNCHANGED[k]
+
         start = int(torch.randint(0, ids.numel() - n - 1, (1,), generator=g))
         window = ids[start : start + n + 1].to(device)
-        total, count, far_total, far_count = _window_nll(model, window, far_from=context)
+        total, count, far_total, far_count = once(
+            "ppl", lambda w=window: _window_nll(model, w, far_from=context))
         metrics[f"ppl@{n}"] = math.exp(total / count)
         if n > context:
             metrics[f"ppl_far@{n}"] = math.exp(far_total / far_count)
-        prompt, answer = passkey_prompt(tokenizer, n - 8, key, depth=0.1)
-        whole, part = _recalled(model, prompt.to(device), answer.to(device))
-        metrics[f"passkey@{n}"], metrics[f"passkey_tokens@{n}"] = float(whole), part
+        for depth in PASSKEY_DEPTHS:
+            tag = f"passkey{round(depth * 100)}"
+            prompt, answer = passkey_prompt(tokenizer, n - 8, key, depth=depth)
+            whole, part = once(tag, lambda p=prompt, a=answer: _recalled(
+                model, p.to(device), a.to(device)))
+            metrics[f"{tag}@{n}"], metrics[f"{tag}_tokens@{n}"] = float(whole), part
         if progress:
             print(f"realmodel/{method}/{seed}: {n} tokens done", flush=True)
     return {
