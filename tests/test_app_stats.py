@@ -249,3 +249,39 @@ def test_full_runs_meet_the_bar():
     assert experiments.EXPERIMENTS["generation"].full["far_control"]
     assert set(experiments.EXPERIMENTS["classification"].runs) == {"order", "order_boundary"}
     assert set(experiments.EXPERIMENTS["translation"].runs) == {"reversal", "reversal_boundary"}
+
+
+def test_proportion_interval_is_clopper_pearson():
+    # at the edges the interval has a closed form: (0, 1 - (alpha/2)^(1/n)) for 0 of n
+    for n in (1, 5, 20):
+        lo, hi = stats.proportion_ci(0, n)
+        assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** (1 / n), abs=1e-9)
+        lo, hi = stats.proportion_ci(n, n)
+        assert hi == 1.0 and lo == pytest.approx(0.025 ** (1 / n), abs=1e-9)
+    # an interior case by its definition: each end leaves 2.5% in the tail beyond it
+    lo, hi = stats.proportion_ci(3, 10)
+    tail_above = sum(math.comb(10, i) * lo**i * (1 - lo) ** (10 - i) for i in range(3, 11))
+    tail_below = sum(math.comb(10, i) * hi**i * (1 - hi) ** (10 - i) for i in range(0, 4))
+    assert tail_above == pytest.approx(0.025, abs=1e-9)
+    assert tail_below == pytest.approx(0.025, abs=1e-9)
+    assert 0.06 < lo < 0.07 and 0.65 < hi < 0.66  # published: (0.0667, 0.6525)
+    # symmetric in successes and failures, and wider at a higher level
+    a, b = stats.proportion_ci(2, 7), stats.proportion_ci(5, 7)
+    assert a[0] == pytest.approx(1 - b[1], abs=1e-9) and a[1] == pytest.approx(1 - b[0], abs=1e-9)
+    w95, w99 = stats.proportion_ci(2, 7), stats.proportion_ci(2, 7, level=0.99)
+    assert w99[0] < w95[0] and w99[1] > w95[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        ((1, 0), ValueError, "n must be at least 1"),
+        ((6, 5), ValueError, r"k must be in \[0, n\]"),
+        ((-1, 5), ValueError, r"k must be in \[0, n\]"),
+        ((1.0, 5), TypeError, "k must be an int"),
+        ((1, True), TypeError, "n must be an int"),
+    ],
+)
+def test_proportion_interval_refuses_bad_counts(args, error, match):
+    with pytest.raises(error, match=match):
+        stats.proportion_ci(*args)

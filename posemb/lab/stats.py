@@ -10,6 +10,10 @@ interval on every machine. Larger groups fall back to a seeded Monte Carlo boots
 Caveat the chapters repeat: a percentile bootstrap over five seeds is narrower than the
 truth (it cannot see spread the five seeds did not show), so an interval here is a
 minimum of the uncertainty, not a guarantee. Book part: "Applications".
+
+For a count of successes (``k`` keys recalled out of ``n`` prompts) a bootstrap is useless at
+the edges (``5 of 5`` resamples to ``(1, 1)``), so :func:`proportion_ci` gives the exact
+Clopper-Pearson interval instead (*Context extension, measured*).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 
-__all__ = ["LEVEL", "bootstrap_ci", "difference_ci", "mean_distribution"]
+__all__ = ["LEVEL", "bootstrap_ci", "difference_ci", "mean_distribution", "proportion_ci"]
 
 #: Coverage of every interval the book prints.
 LEVEL = 0.95
@@ -134,3 +138,40 @@ def difference_ci(
         level,
         seed,
     )
+
+
+def _binomial_tail(k: int, n: int, p: float, upper: bool) -> float:
+    """P(X >= k) (``upper``) or P(X <= k) for X ~ Binomial(n, p)."""
+    terms = range(k, n + 1) if upper else range(0, k + 1)
+    return math.fsum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in terms)
+
+
+def proportion_ci(k: int, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a success probability from ``k`` of ``n`` trials.
+
+    The lower end is the ``p`` at which ``P(X >= k) = (1 - level) / 2``, the upper end the
+    ``p`` at which ``P(X <= k) = (1 - level) / 2`` (``0`` and ``1`` when ``k`` is ``0`` or
+    ``n``), found by bisection to about ``1e-12``. It covers the true probability at least
+    ``level`` of the time, for any ``n``: conservative, where a bootstrap over a handful of
+    0/1 outcomes is not (``5 of 5`` gives about ``(0.478, 1)`` here, ``(1, 1)`` by bootstrap).
+    """
+    for name, v in (("n", n), ("k", k)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if not 0 <= k <= n:
+        raise ValueError(f"k must be in [0, n] = [0, {n}], got {k}")
+    alpha = (1 - _check_level(level)) / 2
+
+    def solve(f, target: float) -> float:  # f increasing in p: the p in (0, 1) with f(p) = target
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
+        return (lo + hi) / 2
+
+    # P(X >= k) grows with p; P(X <= k) falls, so its complement grows
+    lower = 0.0 if k == 0 else solve(lambda p: _binomial_tail(k, n, p, upper=True), alpha)
+    upper = 1.0 if k == n else solve(lambda p: 1 - _binomial_tail(k, n, p, upper=False), 1 - alpha)
+    return lower, upper
