@@ -65,10 +65,18 @@ def test_passkey_prompt_hides_the_key_early_and_asks_for_it(loaded):
     _, tokenizer, _, _ = loaded
     ids, answer = realmodel.passkey_prompt(tokenizer, 400, "48213", depth=0.1)
     text = tokenizer.decode(ids)
-    assert 390 <= ids.numel() <= 400
+    assert 380 <= ids.numel() <= 400  # whole sentences: short of 400 by less than one
     assert text.endswith("The secret number is")
     assert text.index("48213") < len(text) // 4 and text.count("48213") == 1
     assert tokenizer.decode(answer).strip() == "48213"
+    # the key's sentence and the question sit between whole sentences of the filler
+    assert ". The secret number is 48213. Remember it. A" in text
+    assert text.endswith(". What is the secret number? The secret number is")
+    late, _ = realmodel.passkey_prompt(tokenizer, 400, "48213", depth=0.9)
+    late_text = tokenizer.decode(late)
+    assert late_text.index("48213") > 3 * len(late_text) // 4
+    with pytest.raises(ValueError, match="length must leave room for a sentence"):
+        realmodel.passkey_prompt(tokenizer, 30, "48213", depth=0.1)
     with pytest.raises(ValueError, match="key must be a string of digits"):
         realmodel.passkey_prompt(tokenizer, 400, "4a", depth=0.1)
     with pytest.raises(ValueError, match=r"depth must be in \[0, 1\)"):

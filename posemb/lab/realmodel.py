@@ -130,27 +130,40 @@ def _scaling_for(method: str, length: int, context: int) -> dict | None:
 def passkey_prompt(
     tokenizer, length: int, key: str, depth: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids of filler prose of about ``length`` tokens with ``key`` hidden at ``depth``.
+    """Token ids of filler prose of at most ``length`` tokens with ``key`` hidden at ``depth``.
 
     Returns ``(ids [n], answer [k])``: the prompt ending in "The secret number is", and the
-    tokens of `` KEY`` that a model which retrieved the key would write next. ``depth`` in
-    ``[0, 1)`` is where the sentence with the key sits, as a fraction of the filler.
+    tokens of `` KEY`` that a model which retrieved the key would write next. The filler is
+    whole sentences, as many as fit (``n`` falls short of ``length`` by less than one
+    sentence); the sentence with the key goes between two filler sentences, at the boundary
+    nearest ``depth`` (in ``[0, 1)``, a fraction of the filler's tokens).
     """
     if not key.isdigit():
         raise ValueError(f"key must be a string of digits, got {key!r}")
     if not 0.0 <= depth < 1.0:
         raise ValueError(f"depth must be in [0, 1), got {depth!r}")
-    needle = tokenizer(f" The secret number is {key}. Remember it.", add_special_tokens=False)
-    question = tokenizer(_QUESTION, add_special_tokens=False)["input_ids"]
-    filler = tokenizer(_FILLER, add_special_tokens=False)["input_ids"]
-    room = length - len(needle["input_ids"]) - len(question)
-    if room < 2:
-        raise ValueError(f"length must leave room for filler, got {length}")
-    body = (filler * (room // len(filler) + 1))[:room]
-    at = int(depth * room)
-    ids = body[:at] + needle["input_ids"] + body[at:] + question
-    answer = tokenizer(f" {key}", add_special_tokens=False)["input_ids"]
-    return torch.tensor(ids), torch.tensor(answer)
+
+    def tokens(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    needle = tokens(f" The secret number is {key}. Remember it.")
+    question = tokens(_QUESTION)
+    sentences = [tokens(" " + s.strip() + ".") for s in _FILLER.split(".") if s.strip()]
+    room = length - len(needle) - len(question)
+    body: list[list[int]] = []
+    used = 0
+    while used + len(sentences[len(body) % len(sentences)]) <= room:
+        body.append(sentences[len(body) % len(sentences)])
+        used += len(body[-1])
+    if not body:
+        raise ValueError(f"length must leave room for a sentence of filler, got {length}")
+    starts = [0]  # token offset of every boundary between sentences, and of the end
+    for sentence in body:
+        starts.append(starts[-1] + len(sentence))
+    at = min(range(len(starts)), key=lambda i: abs(starts[i] - depth * used))
+    ids = [t for sentence in body[:at] for t in sentence] + needle
+    ids += [t for sentence in body[at:] for t in sentence] + question
+    return torch.tensor(ids), torch.tensor(tokens(f" {key}"))
 
 
 def _logits(model, hidden: torch.Tensor, chunk: int = 1024):
