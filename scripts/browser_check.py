@@ -19,6 +19,10 @@ Each page is then loaded again on a 390 px wide phone screen, where it fails on:
 * a page wider than the screen (naming the elements that stick out);
 * a display formula, code block or output cut off instead of scrolling in its box.
 
+On a 390 px phone and an 800 px tablet screen, the visible menu button (☰) and
+page-contents button of every themed page are tapped; each must open its panel
+so that the chapter list (or the page's contents) can be read and tapped.
+
 It also checks that the search page finds a word and shows page text around
 it (not the launch buttons), and saves a screenshot of one chapter under
 ``_build/screenshots/``.
@@ -86,6 +90,13 @@ RAW_TEX_JS = r"""
 """
 
 PHONE_WIDTH = 390
+# Widths below the theme's 992 px breakpoint, where the sidebars are closed behind buttons.
+NAV_WIDTHS = (PHONE_WIDTH, 800)
+# Each button and what it must open: (class, button, panel, the panel's links that must show).
+NAV_PANELS = (
+    ("primary-toggle", "menu (☰)", "chapter list", "#pst-primary-sidebar-modal nav.bd-docs-nav a"),
+    ("secondary-toggle", "page-contents", "page contents", "#pst-secondary-sidebar-modal nav a"),
+)
 # What the page's launch and download buttons read like when their text is run together.
 BUTTONS_RE = re.compile(r"\.ipynb\s+\.(md|pdf)|Binder\s+Colab|Colab\s+Binder|Open issue")
 
@@ -159,6 +170,43 @@ PHONE_JS = r"""
   }
   const viewport = !!document.querySelector('meta[name="viewport"]');
   return {pageWidth, viewport, wide: wide.slice(0, 5), clipped: clipped.slice(0, 5)};
+}
+"""
+
+# Runs in the page: which of the buttons of a class are visible, and whether the page has
+# the theme's sidebar (pages without one, like the tests' bare pages, have no menu).
+TOGGLES_JS = r"""
+(cls) => {
+  const shown = (el) => {
+    const r = el.getBoundingClientRect(), s = getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.visibility !== "hidden"
+        && r.right > 0 && r.left < window.innerWidth && r.bottom > 0 && r.top < window.innerHeight;
+  };
+  const sidebar = cls === "primary-toggle" ? "#pst-primary-sidebar" : "#pst-secondary-sidebar";
+  const side = document.querySelector(sidebar);
+  return {
+    themed: !!side,
+    // a page whose secondary sidebar holds no link has no contents to open
+    hasLinks: !!side && !!side.querySelector("nav a"),
+    visible: [...document.querySelectorAll("." + cls)].map(shown),
+  };
+}
+"""
+
+# Runs in the page after a tap: is a link of the opened panel on screen and on top, so
+# that a reader can see it and tap it (not merely present in the DOM)?
+PANEL_SHOWN_JS = r"""
+(selector) => {
+  for (const a of document.querySelectorAll(selector)) {
+    const r = a.getBoundingClientRect();
+    if (r.width <= 0 || r.height <= 0 || r.bottom <= 0 || r.top >= window.innerHeight
+        || r.right <= 0 || r.left >= window.innerWidth) continue;
+    const x = Math.min(Math.max(r.left + 2, 0), window.innerWidth - 1);
+    const y = Math.min(Math.max(r.top + r.height / 2, 0), window.innerHeight - 1);
+    const top = document.elementFromPoint(x, y);
+    if (top && (top === a || a.contains(top))) return true;
+  }
+  return false;
 }
 """
 
@@ -288,6 +336,10 @@ def check_site(
                 viewport={"width": PHONE_WIDTH, "height": 844}, is_mobile=True, has_touch=True
             )
             phone.route("**/*", route)
+            tablet = browser.new_context(
+                viewport={"width": NAV_WIDTHS[1], "height": 1000}, is_mobile=True, has_touch=True
+            )
+            tablet.route("**/*", route)
             for rel in pages if pages is not None else site_pages(root):
                 report = _check_page(context, f"{base}/{rel}", foreign)
                 if screenshot and rel == screenshot and screenshot_to is not None:
@@ -296,6 +348,7 @@ def check_site(
                 context.pages[-1].close()
                 if not any(p.startswith("did not load") for p in report.problems):
                     report.problems += _check_phone(phone, f"{base}/{rel}")
+                    report.problems += _check_navigation(tablet, f"{base}/{rel}", NAV_WIDTHS[1])
                 reports.append(report)
             if search_word:
                 reports.append(_check_search(context, base, search_word, foreign))
@@ -356,6 +409,7 @@ def _check_phone(context, url: str) -> list[str]:
         page.goto(url, wait_until="load", timeout=30_000)
         page.evaluate(WAIT_FOR_MATHJAX_JS)
         found = page.evaluate(PHONE_JS, PHONE_WIDTH)
+        problems += _tap_menus(page, PHONE_WIDTH)
     finally:
         page.close()
     if not found["viewport"]:
@@ -368,6 +422,44 @@ def _check_phone(context, url: str) -> list[str]:
     for what in found["clipped"]:
         problems.append(f"at {PHONE_WIDTH} px cut off instead of scrolling: {what!r}")
     return problems
+
+
+def _tap_menus(page, width: int) -> list[str]:
+    """Tap the page's visible menu and page-contents buttons; report a panel that stays shut.
+
+    The page must be loaded at ``width`` (below the theme's breakpoint). A themed page
+    must show a menu button; a page-contents button is needed only where the page has
+    contents to list.
+    """
+    problems = []
+    for cls, name, panel, links in NAV_PANELS:
+        found = page.evaluate(TOGGLES_JS, cls)
+        if not found["themed"]:
+            continue
+        visible = [i for i, shown in enumerate(found["visible"]) if shown]
+        if not visible:
+            if cls == "primary-toggle" or found["hasLinks"]:
+                problems.append(f"at {width} px no {name} button (.{cls}) is visible")
+            continue
+        button = page.locator(f".{cls}").nth(visible[0])
+        button.tap()
+        try:
+            page.wait_for_function(PANEL_SHOWN_JS, arg=links, timeout=3_000)
+        except Exception:  # a timeout is the finding
+            problems.append(f"at {width} px tapping the {name} button does not open the {panel}")
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(100)
+    return problems
+
+
+def _check_navigation(context, url: str, width: int) -> list[str]:
+    """Problems of ``url``'s menu buttons on a screen ``width`` px wide."""
+    page = context.new_page()
+    try:
+        page.goto(url, wait_until="load", timeout=30_000)
+        return _tap_menus(page, width)
+    finally:
+        page.close()
 
 
 EXPLORERS = "book/explorers.html"

@@ -321,3 +321,54 @@ def test_browser_check_flags_an_output_figure_that_cannot_be_enlarged(tmp_path):
     linked = (f'<main><div class="cell_output"><a href="{pixel}"><img src="{pixel}" '
               f'alt="a plot of x"></a></div></main>')
     assert not any("full size" in p for p in _problems(tmp_path / "l", linked))
+
+
+def _themed_site(tmp_path: Path, fix: bool) -> Path:
+    """A two-page site in the book's theme, built by Sphinx, with or without the toggle fix."""
+    src = tmp_path / "src"
+    (src / "_static").mkdir(parents=True)
+    js = []
+    if fix:
+        shutil.copy(ROOT / "book" / "_static" / "sidebar_toggles.js", src / "_static")
+        js = ["sidebar_toggles.js"]
+    (src / "conf.py").write_text(
+        "project = 'toggles'\n"
+        "html_theme = 'sphinx_book_theme'\n"
+        "html_static_path = ['_static']\n"
+        f"html_js_files = {js!r}\n"
+        "html_context = {'default_mode': 'auto'}\n",
+        encoding="utf-8",
+    )
+    (src / "index.rst").write_text(
+        "Home\n====\n\n.. toctree::\n\n   chapter\n\nFirst\n-----\n\nText.\n\n"
+        "Second\n------\n\nText.\n",
+        encoding="utf-8",
+    )
+    (src / "chapter.rst").write_text(
+        "Chapter\n=======\n\nOne\n---\n\nText.\n\nTwo\n---\n\nText.\n", encoding="utf-8"
+    )
+    out = tmp_path / "html"
+    subprocess.run(
+        [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def test_browser_check_taps_the_menus_and_fails_on_the_unfixed_theme(tmp_path):
+    # pydata-sphinx-theme 0.17 binds its sidebar handlers to hidden duplicates of the
+    # buttons a reader taps (its issue 2451): without book/_static/sidebar_toggles.js
+    # neither the chapter list nor the page contents opens below 992 px.
+    chromium = _need_chromium()
+    broken = browser_check.check_site(
+        _themed_site(tmp_path / "unfixed", fix=False), chromium, pages=["chapter.html"]
+    )[0].problems
+    for width in browser_check.NAV_WIDTHS:
+        for what in ("menu (☰) button does not open the chapter list",
+                     "page-contents button does not open the page contents"):
+            assert f"at {width} px tapping the {what}" in broken, broken
+    fixed = browser_check.check_site(
+        _themed_site(tmp_path / "fixed", fix=True), chromium, pages=["chapter.html"]
+    )[0].problems
+    assert fixed == [], fixed
