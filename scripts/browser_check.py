@@ -12,12 +12,18 @@ The site is served from 127.0.0.1 by this script. Each page fails the check on:
 * a request to any host other than the local server (such requests are
   blocked and reported, so the check itself never touches the network);
 * an image in the page without alt text, or whose alt text is a file name;
-* test machinery visible to readers (``NBVAL_...`` markers, nbval tag names).
+* test machinery visible to readers (``NBVAL_...`` markers, nbval tag names);
+* an output figure shrunk so far on a 1280 px screen that its smallest text is under
+  9 px: its natural width over its displayed width above
+  ``posemb.lab.plotting.max_figure_shrink()`` (1.85: 8 pt text at 150 dpi is 16.7 px).
 
 Each page is then loaded again on a 390 px wide phone screen, where it fails on:
 
 * a page wider than the screen (naming the elements that stick out);
-* a display formula, code block or output cut off instead of scrolling in its box.
+* a display formula, code block or output cut off instead of scrolling in its box;
+* a formula, code block or table that scrolls sideways without the cue that says so
+  (a shadow at the edge, from ``book/_static/scroll_cues.js``);
+* the theme's floating "Back to top" button shown over the text after scrolling.
 
 On a 390 px phone and an 800 px tablet screen, the visible menu button (☰) and
 page-contents button of every themed page are tapped; each must open its panel
@@ -168,8 +174,43 @@ PHONE_JS = r"""
       clipped.push(`${el.tagName.toLowerCase()}: ${el.textContent.trim().slice(0, 60)}`);
     }
   }
+  // a box that scrolls sideways must show that it does (book/_static/scroll_cues.js)
+  const noCue = [];
+  const scrollers = 'mjx-container[display="true"], main pre, main table, '
+      + "main .pst-scrollable-table-container";
+  for (const el of document.querySelectorAll(scrollers)) {
+    const ox = getComputedStyle(el).overflowX;
+    if (["auto", "scroll"].includes(ox) && el.clientWidth > 0 && el.scrollLeft === 0
+        && el.scrollWidth > el.clientWidth + 1 && !el.classList.contains("scroll-more-right")) {
+      noCue.push(`${el.tagName.toLowerCase()}: ${el.textContent.trim().slice(0, 60)}`);
+    }
+  }
   const viewport = !!document.querySelector('meta[name="viewport"]');
-  return {pageWidth, viewport, wide: wide.slice(0, 5), clipped: clipped.slice(0, 5)};
+  return {pageWidth, viewport, wide: wide.slice(0, 5), clipped: clipped.slice(0, 5),
+          noCue: noCue.slice(0, 5)};
+}
+"""
+
+# Runs in the page: scroll down, then a little up (when the theme shows its floating
+# "Back to top" button), and say whether a floating button is then drawn over the text.
+BACK_TO_TOP_JS = r"""
+async () => {
+  const wait = (ms) => new Promise(r => setTimeout(r, ms));
+  if (document.documentElement.scrollHeight < 3 * window.innerHeight) return false;
+  window.scrollTo(0, 2 * window.innerHeight);
+  await wait(150);
+  window.scrollTo(0, 1.5 * window.innerHeight);
+  await wait(400);
+  const button = document.getElementById("pst-back-to-top");
+  let shown = false;
+  if (button) {
+    const r = button.getBoundingClientRect(), s = getComputedStyle(button);
+    shown = r.width > 0 && r.height > 0 && s.visibility !== "hidden" && s.display !== "none"
+        && r.bottom > 0 && r.top < window.innerHeight;
+  }
+  window.scrollTo(0, 0);
+  await wait(100);
+  return shown;
 }
 """
 
@@ -208,6 +249,15 @@ PANEL_SHOWN_JS = r"""
   }
   return false;
 }
+"""
+
+# Runs in the page (after the images loaded): natural and displayed width of each figure.
+FIGURE_SIZES_JS = r"""
+() => [...document.querySelectorAll("main .cell_output img")].map(img => ({
+  src: img.getAttribute("src"),
+  natural: img.naturalWidth,
+  shown: img.getBoundingClientRect().width,
+}))
 """
 
 BROKEN_IMAGES_JS = r"""
@@ -386,6 +436,16 @@ def _check_page(context, url: str, foreign: list[str]) -> PageReport:
         report.problems.append(f"raw TeX in the prose: {text!r}")
     for src in page.evaluate(BROKEN_IMAGES_JS):
         report.problems.append(f"image did not load: {src}")
+    from posemb.lab.plotting import max_figure_shrink
+
+    limit = max_figure_shrink()
+    for fig in page.evaluate(FIGURE_SIZES_JS):
+        # a figure in a closed dropdown is not displayed, and cannot be measured
+        if fig["shown"] > 0 and fig["natural"] / fig["shown"] > limit:
+            report.problems.append(
+                f"figure shrunk {fig['natural'] / fig['shown']:.2f}x (limit {limit:.2f}, so its"
+                f" smallest text is under 9 px at 1280 px): {fig['src']}; draw it narrower"
+            )
     reader = page.evaluate(READER_JS)
     for img in reader["badAlt"]:
         report.problems.append(f"image without real alt text: {img}")
@@ -409,6 +469,7 @@ def _check_phone(context, url: str) -> list[str]:
         page.goto(url, wait_until="load", timeout=30_000)
         page.evaluate(WAIT_FOR_MATHJAX_JS)
         found = page.evaluate(PHONE_JS, PHONE_WIDTH)
+        found["backToTop"] = page.evaluate(BACK_TO_TOP_JS)
         problems += _tap_menus(page, PHONE_WIDTH)
     finally:
         page.close()
@@ -421,6 +482,10 @@ def _check_phone(context, url: str) -> list[str]:
         )
     for what in found["clipped"]:
         problems.append(f"at {PHONE_WIDTH} px cut off instead of scrolling: {what!r}")
+    for what in found["noCue"]:
+        problems.append(f"at {PHONE_WIDTH} px scrolls sideways with no visible cue: {what!r}")
+    if found["backToTop"]:
+        problems.append(f"at {PHONE_WIDTH} px a floating 'Back to top' button covers the text")
     return problems
 
 

@@ -22,8 +22,9 @@ first page, every page carries its footer, no web-only control text ("Click to s
 code cell") is printed, no character was printed without a font (Chromium prints an empty
 box, which reads back as NUL: on a machine without a CJK font the intro's English-Chinese
 glossary would), the Chinese in a page's source is in its pages, and the PDF holds at least
-as many images as the pages showed. The file sits inside the site, so the published site
-links to it.
+as many images as the pages showed. The file sits inside the site; once it is written and
+passes, the home page's sentence that links to it is filled in (before that, the page has no
+link, so a site built without the PDF has no dead one).
 """
 
 from __future__ import annotations
@@ -276,6 +277,31 @@ def check(out: Path, printed: list[dict]) -> list[str]:
     return problems
 
 
+# The home page names the PDF only once it exists: the built page holds an empty marker,
+# which link_pdf fills after the PDF is written, so a site built by `make book` alone has
+# no dead link to book.pdf.
+PDF_MARKER = '<span class="pdf-link"></span>'
+PDF_SENTENCE = (
+    ' The whole book is also one <a href="../book.pdf">PDF</a> (solutions left out, so it'
+    " can be handed out before the answers)."
+)
+HOME_PAGE = Path("book") / "intro.html"
+
+
+def link_pdf(site: Path) -> None:
+    """Fill the home page's PDF marker with the sentence that links to ``site/book.pdf``."""
+    page = site / HOME_PAGE
+    html = page.read_text(encoding="utf-8")
+    if PDF_SENTENCE in html:
+        return
+    if html.count(PDF_MARKER) != 1:
+        raise ValueError(f"{page} must hold the marker {PDF_MARKER!r} exactly once")
+    if not (site / "book.pdf").exists():
+        raise FileNotFoundError(f"{site / 'book.pdf'} does not exist: nothing to link to")
+    page.write_text(html.replace(PDF_MARKER, f'<span class="pdf-link">{PDF_SENTENCE}</span>'),
+                    encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("site", nargs="?", default=ROOT / "_build" / "html", type=Path)
@@ -306,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     for p in problems:
         print(f"make_pdf: {p}", file=sys.stderr)
     pages = len(PdfReader(out).pages)
+    if not problems and out == args.site / "book.pdf":
+        link_pdf(args.site)
     print(
         f"make_pdf: wrote {out} ({len(docs)} documents, {pages} pages, "
         f"{out.stat().st_size / 1e6:.1f} MB){'' if not problems else ' WITH PROBLEMS'}"

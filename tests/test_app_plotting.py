@@ -67,3 +67,9 @@ def test_every_long_context_method_has_a_distinct_style_and_a_label():
     assert plotting.method_style("ft_pi")["label"] == "fine-tuned, PI"
     with pytest.raises(ValueError, match="method must be one of"):
         plotting.method_style("pi")
+
+
+def test_xpos_differs_from_rope_in_colour_as_well_as_marker():
+    # the rotary chapter draws the two on one plot
+    rope, xpos = plotting.SCHEME_STYLES["rope"], plotting.SCHEME_STYLES["xpos"]
+    assert rope["color"] != xpos["color"] and rope["marker"] != xpos["marker"]

@@ -372,3 +372,101 @@ def test_browser_check_taps_the_menus_and_fails_on_the_unfixed_theme(tmp_path):
         _themed_site(tmp_path / "fixed", fix=True), chromium, pages=["chapter.html"]
     )[0].problems
     assert fixed == [], fixed
+
+
+def test_browser_check_flags_a_figure_shrunk_below_readable_text(tmp_path):
+    # 8 pt at 150 dpi is 16.7 px in the file: shown under 9 px when shrunk more than 1.85x
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from posemb.lab.plotting import max_figure_shrink
+
+    assert 1.8 < max_figure_shrink() < 1.9
+    found = {}
+    for name, natural in (("wide", 1200), ("fits", 1000)):
+        site = tmp_path / name / "site"
+        site.mkdir(parents=True)
+        fig = plt.figure(figsize=(natural / 150, 1), dpi=150)
+        fig.savefig(site / "fig.png", dpi=150)
+        plt.close(fig)
+        (site / "index.html").write_text(
+            f"<!doctype html><html><head><meta charset='utf-8'>{VIEWPORT}<title>t</title>"
+            "</head><body><main><div class='cell_output'><a href='fig.png'><img src='fig.png'"
+            " style='width:600px;max-width:100%' alt='a plot of x'></a></div></main>"
+            "</body></html>", encoding="utf-8")
+        reports = browser_check.check_site(site, _need_chromium(), pages=["index.html"])
+        found[name] = [p for p in reports[0].problems if "shrunk" in p]
+    assert found["wide"] and "figure shrunk 2.00x" in found["wide"][0], found
+    assert found["fits"] == [], found
+
+
+def test_no_figure_text_is_smaller_than_the_size_rule_assumes():
+    # max_figure_shrink() is derived from MIN_FONT_PT: no style size and no size a chapter
+    # sets may be smaller, or the browser check's limit would let unreadable text through.
+    import re
+
+    from posemb.lab import plotting
+
+    sizes = {k: v for k, v in plotting.BOOK_RC.items() if k.endswith(("size", "labelsize"))
+             and "marker" not in k and isinstance(v, (int, float))}
+    assert sizes and min(sizes.values()) >= plotting.MIN_FONT_PT, sizes
+    pattern = re.compile(r"\b(?:fontsize|labelsize|size)\s*=\s*([0-9.]+)")
+    small = []
+    for nb in NOTEBOOKS:
+        for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            for m in pattern.finditer("".join(cell["source"])):
+                if float(m.group(1)) < plotting.MIN_FONT_PT:
+                    small.append(f"{nb.name}: {m.group(0)}")
+            # matplotlib's named sizes below "medium" scale the 11 pt default under 9.5 pt
+            small += [f"{nb.name}: {m.group(0)}" for m in re.finditer(
+                r"(?:fontsize|labelsize)\s*=\s*[\"'](?:xx-small|x-small|small)[\"']",
+                "".join(cell["source"]))]
+    assert small == [], small
+
+
+def test_browser_check_wants_a_cue_on_what_scrolls_sideways(tmp_path):
+    code = "<main><div class='highlight'><pre style='overflow-x:auto'>" + "x = 1; " * 80 + (
+        "</pre></div></main>")
+    bare = _problems(tmp_path / "bare", code)
+    assert any("scrolls sideways with no visible cue" in p for p in bare), bare
+    site = _site(tmp_path / "cued", code, VIEWPORT + "<script src='scroll_cues.js'></script>")
+    shutil.copy(ROOT / "book" / "_static" / "scroll_cues.js", site)
+    cued = browser_check.check_site(site, _need_chromium(), pages=["index.html"])[0].problems
+    assert cued == [], cued
+
+
+def test_browser_check_flags_a_back_to_top_button_over_the_text(tmp_path):
+    tall = "<main>" + "<p>Some text of the page.</p>" * 400 + "</main>"
+    button = ("<button id='pst-back-to-top' style='position:fixed;top:60px;left:40%'>"
+              "Back to top</button>")
+    found = _problems(tmp_path / "shown", tall + button)
+    assert any("'Back to top' button covers the text" in p for p in found), found
+    hidden = button.replace("style='", "style='display:none;")
+    assert _problems(tmp_path / "hidden", tall + hidden) == []
+
+
+def test_home_page_links_the_pdf_only_once_it_exists(tmp_path):
+    site = tmp_path / "site"
+    (site / "book").mkdir(parents=True)
+    page = site / make_pdf.HOME_PAGE
+    page.write_text(f"<p>A syllabus.{make_pdf.PDF_MARKER}</p>", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="book.pdf"):
+        make_pdf.link_pdf(site)
+    assert "book.pdf" not in page.read_text(encoding="utf-8")
+    (site / "book.pdf").write_bytes(b"%PDF-1.7\n")
+    make_pdf.link_pdf(site)
+    make_pdf.link_pdf(site)  # a second run changes nothing
+    html = page.read_text(encoding="utf-8")
+    assert html.count('href="../book.pdf"') == 1 and make_pdf.PDF_MARKER not in html
+    page.write_text("<p>no marker</p>", encoding="utf-8")
+    with pytest.raises(ValueError, match="marker"):
+        make_pdf.link_pdf(site)
+
+
+def test_the_book_source_has_the_pdf_marker_and_no_hard_link():
+    intro = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
+    assert intro.count(make_pdf.PDF_MARKER) == 1 and "book.pdf" not in intro

@@ -23,6 +23,9 @@ __all__ = [
     "METHOD_LABELS",
     "method_style",
     "use_book_style",
+    "MIN_FONT_PT",
+    "MIN_TEXT_PX",
+    "max_figure_shrink",
 ]
 
 #: Okabe and Ito's eight colours (2008), named.
@@ -40,14 +43,15 @@ OKABE_ITO = {
 _C = OKABE_ITO
 #: Colour, marker and line style per scheme name of :data:`posemb.SCHEME_NAMES`. Every
 #: scheme has its own marker and its own line style (so curves drawn without markers stay
-#: distinct); colours repeat only between a scheme and its variant (RoPE and xPos, T5 and
-#: Shaw, KERPLE and CoPE). Okabe-Ito's pale yellow is not used on white: FIRE is grey.
+#: distinct); colours repeat only between schemes the book never draws together (T5 and
+#: Shaw, KERPLE and CoPE, sinusoidal and xPos). xPos is drawn beside RoPE, so the two
+#: differ in colour too. Okabe-Ito's pale yellow is not used on white: FIRE is grey.
 SCHEME_STYLES: dict[str, dict] = {
     "nope": {"color": _C["black"], "marker": "p", "linestyle": ":"},
     "sinusoidal": {"color": _C["orange"], "marker": "s", "linestyle": "--"},
     "learned": {"color": _C["sky_blue"], "marker": "^", "linestyle": "-."},
     "rope": {"color": _C["blue"], "marker": "o", "linestyle": "-"},
-    "xpos": {"color": _C["blue"], "marker": "x", "linestyle": (0, (2, 1))},
+    "xpos": {"color": _C["orange"], "marker": "x", "linestyle": (0, (2, 1))},
     "t5": {"color": _C["reddish_purple"], "marker": "D", "linestyle": (0, (5, 1))},
     "shaw": {"color": _C["reddish_purple"], "marker": "*", "linestyle": (0, (1, 3))},
     "alibi": {"color": _C["bluish_green"], "marker": "v", "linestyle": (0, (3, 1, 1, 1, 1, 1))},
@@ -90,6 +94,21 @@ BOOK_RC = {
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
+#: The smallest text any figure of the book may use, in points: the style's smallest size
+#: above and every ``fontsize``/``labelsize`` a chapter sets (a test checks both).
+MIN_FONT_PT = 8.0
+#: The smallest text a reader should have to read on a 1280 px screen, in CSS pixels.
+MIN_TEXT_PX = 9.0
+
+
+def max_figure_shrink() -> float:
+    """How far the site may shrink a figure (natural width / displayed width) before its
+    smallest text drops under :data:`MIN_TEXT_PX`: text of :data:`MIN_FONT_PT` points is
+    ``MIN_FONT_PT / 72 * dpi`` pixels in the 150 dpi file, 16.7 px, so the limit is 1.85.
+    At the theme's 672 px column this allows figures up to about 1240 px, 8.3 inches."""
+    return MIN_FONT_PT / 72 * BOOK_RC["savefig.dpi"] / MIN_TEXT_PX
+
+
 _CYCLE = ["blue", "orange", "bluish_green", "vermillion", "reddish_purple", "sky_blue", "black"]
 
 
