@@ -584,6 +584,15 @@ def _check_explorers(context, base: str) -> PageReport:
     bias.locator('[data-control="head"]').fill("6")
     if snapshot(bias, "bias") == before:
         report.problems.append("bias explorer: moving the head slider did not change the heat map")
+    # controls that mean nothing for a choice are out of the way: the factor without scaling,
+    # the head sliders for T5's buckets (one map for every head)
+    rope.locator('[data-control="method"]').select_option("none")
+    if not rope.locator('[data-control="factor"]').is_disabled():
+        report.problems.append("RoPE explorer: the factor slider is active with scaling 'none'")
+    bias.locator('[data-control="kind"]').select_option("t5")
+    for name in ("head", "heads"):
+        if bias.locator(f'[data-control="{name}"]').is_visible():
+            report.problems.append(f"bias explorer: the {name} slider shows for T5 buckets")
     page.close()
     return report
 

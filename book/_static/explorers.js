@@ -178,7 +178,9 @@
   // series: [{x: [], y: [], label, dash: [], marker: bool}]; lines: [{y, label}] horizontal
   function linePlot(canvas, series, opts) {
     const { ctx, width, height } = setupCanvas(canvas);
-    const pad = { l: 52, r: 10, t: 22, b: 36 };
+    // the legend has a row of its own between the title and the plot, never on the data
+    const labelled = series.filter((s) => s.label);
+    const pad = { l: 52, r: 10, t: labelled.length ? 40 : 22, b: 36 };
     const xs = series.flatMap((s) => s.x);
     const ys = series.flatMap((s) => s.y).concat((opts.lines || []).map((l) => l.y));
     const xlo = opts.xmin ?? Math.min(...xs);
@@ -210,8 +212,7 @@
     for (const line of opts.lines || []) {
       ctx.strokeStyle = "#777"; ctx.setLineDash([4, 3]);
       ctx.beginPath(); ctx.moveTo(pad.l, ty(line.y)); ctx.lineTo(width - pad.r, ty(line.y)); ctx.stroke();
-      ctx.setLineDash([]); ctx.fillStyle = "#555"; ctx.textAlign = "right";
-      ctx.fillText(line.label, width - pad.r - 2, ty(line.y) - 3);
+      ctx.setLineDash([]);
     }
     series.forEach((s, k) => {
       ctx.strokeStyle = ctx.fillStyle = SERIES[k % SERIES.length];
@@ -223,14 +224,28 @@
         s.x.forEach((x, i) => { ctx.beginPath(); ctx.arc(tx(x), ty(s.y[i]), 2.5, 0, 2 * Math.PI); ctx.fill(); });
       }
     });
-    // legend: a short sample of each line (with its dash pattern) and its label
-    let ly = pad.t + 6;
+    // labels of the reference lines, on a white box drawn over the data so no line
+    // crosses them, at the left end where the rising wavelength curves are lowest
+    ctx.textAlign = "left";
+    for (const line of opts.lines || []) {
+      const w = ctx.measureText(line.label).width + 6;
+      const x = pad.l + 6;
+      const y = ty(line.y) - 3;
+      ctx.fillStyle = "rgba(255, 255, 255, 0.92)";
+      ctx.fillRect(x - 3, y - 11, w, 14);
+      ctx.fillStyle = "#444";
+      ctx.fillText(line.label, x, y);
+    }
+    // legend: a short sample of each line (with its dash pattern) and its label, in a row
+    let lx = pad.l + 4;
     series.forEach((s, k) => {
       if (!s.label) return;
+      const ly = 29;
       ctx.strokeStyle = SERIES[k % SERIES.length]; ctx.lineWidth = 2; ctx.setLineDash(s.dash || []);
-      ctx.beginPath(); ctx.moveTo(pad.l + 8, ly); ctx.lineTo(pad.l + 34, ly); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(lx, ly); ctx.lineTo(lx + 24, ly); ctx.stroke();
       ctx.setLineDash([]); ctx.fillStyle = INK; ctx.textAlign = "left";
-      ctx.fillText(s.label, pad.l + 38, ly + 4); ly += 15;
+      ctx.fillText(s.label, lx + 28, ly + 4);
+      lx += 28 + ctx.measureText(s.label).width + 16;
     });
   }
 
@@ -246,9 +261,9 @@
   function heatMap(canvas, matrix, opts) {
     const { ctx, width, height } = setupCanvas(canvas);
     const n = matrix.length;
-    const size = Math.min(width - 100, height - 40);  // room for the colour bar's labels
+    const size = Math.min(width - 110, height - 60);  // room for ticks and the colour bar
     const cell = size / n;
-    const x0 = 36;
+    const x0 = 44;
     const y0 = 24;
     let vmax = 0;
     for (const row of matrix) for (const v of row) if (v != null) vmax = Math.max(vmax, Math.abs(v));
@@ -261,8 +276,18 @@
     }
     ctx.fillStyle = INK;
     ctx.textAlign = "left"; ctx.fillText(opts.title || "", x0, 14);
-    ctx.textAlign = "center"; ctx.fillText("key position j", x0 + size / 2, y0 + size + 14);
-    ctx.save(); ctx.translate(12, y0 + size / 2); ctx.rotate(-Math.PI / 2);
+    // ticks every 4, 8 or 16 positions, at the centre of their cell
+    const every = n <= 16 ? 4 : n <= 40 ? 8 : 16;
+    ctx.strokeStyle = INK; ctx.lineWidth = 1;
+    for (let k = 0; k < n; k += every) {
+      const c = (k + 0.5) * cell;
+      ctx.beginPath(); ctx.moveTo(x0 + c, y0 + size); ctx.lineTo(x0 + c, y0 + size + 4); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(x0 - 4, y0 + c); ctx.lineTo(x0, y0 + c); ctx.stroke();
+      ctx.textAlign = "center"; ctx.fillText(String(k), x0 + c, y0 + size + 15);
+      ctx.textAlign = "right"; ctx.fillText(String(k), x0 - 6, y0 + c + 4);
+    }
+    ctx.textAlign = "center"; ctx.fillText("key position j", x0 + size / 2, y0 + size + 30);
+    ctx.save(); ctx.translate(10, y0 + size / 2); ctx.rotate(-Math.PI / 2);
     ctx.fillText("query position i", 0, 0); ctx.restore();
     // colour bar
     const bx = x0 + size + 14;
@@ -327,10 +352,14 @@
     const scaled = ropeFrequencies(s.dim, s.base, s.scaling, target, s.L);
     const pairs = orig.invFreq.map((_, i) => i);
     const wave = (f) => f.map((x) => (2 * Math.PI) / x);
-    linePlot(root.querySelector('[data-plot="wavelength"]'), [
-      { x: pairs, y: wave(orig.invFreq), label: "original", dash: [5, 3] },
-      { x: pairs, y: wave(scaled.invFreq), label: s.method === "none" ? "" : "scaled", marker: true },
-    ], { ylog: true, xlabel: "pair index t", title: "wavelength of each pair (positions per turn)",
+    const factor = control(root, "factor");
+    factor.disabled = s.method === "none";  // no scaling: the factor means nothing
+    factor.closest("label").classList.toggle("explorer-disabled", factor.disabled);
+    const waveSeries = s.method === "none"
+      ? [{ x: pairs, y: wave(orig.invFreq), label: "original (no scaling)", marker: true }]
+      : [{ x: pairs, y: wave(orig.invFreq), label: "original", dash: [5, 3] },
+         { x: pairs, y: wave(scaled.invFreq), label: "scaled", marker: true }];
+    linePlot(root.querySelector('[data-plot="wavelength"]'), waveSeries, { ylog: true, xlabel: "pair index t", title: "wavelength of each pair (positions per turn)",
          lines: [{ y: s.L, label: `training context ${s.L}` }].concat(
            target !== s.L ? [{ y: target, label: `target ${target}` }] : []) });
     const turns = scaled.invFreq.map((x) => (s.position * x) / (2 * Math.PI));
@@ -348,7 +377,7 @@
     setReadout(root, "critical", critical < 0 ? "none" : String(critical));
     setReadout(root, "attention-factor", scaled.attentionFactor.toFixed(4));
     setReadout(root, "slowest-wavelength", fmt(Math.max(...wave(scaled.invFreq))));
-    setReadout(root, "factor-value", String(s.factor));
+    setReadout(root, "factor-value", s.method === "none" ? "1 (no scaling)" : String(s.factor));
     setReadout(root, "position-value", String(s.position));
   }
 
@@ -387,6 +416,8 @@
     }
     heatMap(root.querySelector('[data-plot="bias"]'), matrix, { title, sequential: kind === "t5" });
     for (const el of root.querySelectorAll("[data-kerple]")) el.hidden = kind !== "kerple";
+    // only ALiBi differs by head here: T5's map is its bucket index, KERPLE's uses r1, r2
+    for (const el of root.querySelectorAll("[data-alibi]")) el.hidden = kind !== "alibi";
   }
 
   function wire(root, draw) {
