@@ -3,21 +3,35 @@
 Usage: python scripts/make_pdf.py [SITE_DIR] [--out PATH]
 
 Each page of the built site (``make book`` first) is opened in headless Chromium (Debian's,
-as in ``scripts/browser_check.py``), its formulas are typeset by the site's own MathJax,
-and it is printed with the site's print styles after three changes made for paper:
+as in ``scripts/browser_check.py``) at the printed column's width, its formulas are typeset
+by the site's own MathJax, and it is printed with the site's print styles (book.css: nothing
+scrolls, tables break between rows, a figure takes at most 115 mm, headings stay with what
+follows) after these changes made for paper:
 
 * exercise solutions are left out (on the web they hide behind "Click to show"; a printed
   book either shows them all or none, and this one leaves them to the notebooks);
 * code folded on the web ("Show code cell source") is left out, its output kept;
-* any other folded block (``<details>``) is printed open.
+* any other folded block (``<details>``) is printed open;
+* the theme's page of mini-contents under each chapter's title is left out (the book has
+  one table of contents at the front) and the title carries its chapter number;
+* a display formula wider than the column is scaled to fit it;
+* a code cell, output or box taller than a third of a page may break across pages (shorter
+  ones are kept whole), so none leaves more than that empty before it;
+* the explorers print as figures at their default settings, without their controls, with
+  the address of the interactive page.
+
+A title page (title, what the book is, version, date, licence) and a table of contents of
+the whole book with page numbers are printed before the chapters.
 
 The chapters are joined with ``pypdf`` into one file with a bookmark per chapter, and every
-page gets a footer with its chapter's title and its page number in the whole book ("page 37
+page but the title page gets an 8 pt footer with its chapter's title and its page number in the whole book ("page 37
 of 358"): Chromium's own footer would count pages per printed document, so the pages are
 printed without one and the footers, printed by Chromium as a separate transparent PDF of
 as many pages, are laid over them.
 
-The script then reads the PDF back and fails (exit 1) unless every chapter's title is on its
+The script then reads the PDF back and fails (exit 1) unless it opens with the title page
+and the contents (every chapter with its first page), no page is blank (rendered with
+pypdfium2: no text and almost nothing drawn), every chapter's title is on its
 first page, every page carries its footer, no web-only control text ("Click to show", "Show
 code cell") is printed, no character was printed without a font (Chromium prints an empty
 box, which reads back as NUL: on a machine without a CJK font the intro's English-Chinese
@@ -51,11 +65,30 @@ NO_FONT_HINT = (
     "for Chinese) and print again"
 )
 FOOTER_SEPARATOR = " \u00b7 page "
+FOOTER_PT = 8
+
+# A4 less the margins of print_pages, in CSS pixels (96 per inch): the printed column.
+PRINT_WIDTH_PX = round((210 - 28) / 25.4 * 96)
+PRINT_HEIGHT_PX = round((297 - 16 - 18) / 25.4 * 96)
 
 # Runs in each page before printing: what changes for paper (see the module docstring).
+# Called with [numbered title, site URL of the page]. The page is laid out for print at the
+# printed column's width, so the heights it measures are the printed ones.
 FOR_PAPER_JS = r"""
-() => {
+([title, url, pageHeight]) => {
   let images = 0;
+  // the theme prints a page of "Contents" under each chapter's title; the book has one
+  // table of contents at its front instead
+  for (const el of document.querySelectorAll("#jb-print-toc")) el.remove();
+  const h1 = document.querySelector("#jb-print-docs-body > h1");
+  if (h1) h1.textContent = title;
+  // the explorers print as figures at their default settings, with where to use them
+  for (const el of document.querySelectorAll(".posemb-explorer")) {
+    const note = document.createElement("p");
+    note.className = "explorer-print-note";
+    note.textContent = "Interactive on the book's website: " + url;
+    el.prepend(note);
+  }
   for (const el of document.querySelectorAll("div.solution")) el.remove();
   for (const el of document.querySelectorAll("details.hide.above-input")) el.remove();
   for (const el of document.querySelectorAll("button.toggle-button")) el.remove();
@@ -67,9 +100,51 @@ FOR_PAPER_JS = r"""
     img.loading = "eager";
     if (!img.closest(".d-print-none, .onlyscreen")) images++;  // figures, not buttons
   }
+  // paper cannot scroll: a display formula wider than the column is scaled to fit it
+  for (const el of document.querySelectorAll('mjx-container[display="true"]')) {
+    const math = el.querySelector("mjx-math") || el;
+    const wide = math.getBoundingClientRect().width;
+    const room = el.getBoundingClientRect().width;
+    if (wide > room + 1) el.style.zoom = String(Math.floor((room / wide) * 1000) / 1000);
+  }
+  // book.css keeps a code cell, an output or a box on one page; one taller than a third of
+  // a page may break instead, or it would leave that much of a page empty before it (and a
+  // cell taller than a page printed as an empty box on one page, its code on the next)
+  const blocks = "div.cell_input, div.cell_output, div.output, div.admonition, "
+      + 'div[class*="highlight"], pre';
+  for (const el of document.querySelectorAll(blocks)) {
+    if (el.getBoundingClientRect().height > pageHeight / 3) {
+      el.style.breakInside = "auto";
+      el.style.pageBreakInside = "auto";
+    }
+  }
   return images;
 }
 """
+
+
+def _config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+
+
+def site_url(config: dict | None = None) -> str:
+    """Where the published site lives: GitHub Pages of ``_config.yml``'s repository.url
+    (``https://github.com/OWNER/REPO`` -> ``https://OWNER.github.io/REPO/``)."""
+    url = (config or _config())["repository"]["url"].rstrip("/")
+    match = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+)", url)
+    if not match:
+        raise ValueError(f"repository.url {url!r} is not https://github.com/OWNER/REPO")
+    owner, repo = match.groups()
+    return f"https://{owner.lower()}.github.io/{repo}/"
+
+
+def toc_parts(toc_path: Path = ROOT / "_toc.yml") -> list[tuple[str, list[str]]]:
+    """(part caption, its documents) in reading order, the root first under ''."""
+    toc = yaml.safe_load(toc_path.read_text())
+    parts = [("", [toc["root"]])]
+    for part in toc.get("parts", []):
+        parts.append((part.get("caption", ""), [c["file"] for c in part.get("chapters", [])]))
+    return parts
 
 
 def toc_documents(toc_path: Path = ROOT / "_toc.yml") -> list[str]:
@@ -92,7 +167,9 @@ def print_pages(site: Path, docs: list[str], chromium: str, workdir: Path) -> li
             browser = pw.chromium.launch(
                 executable_path=chromium, headless=True, args=bc.CHROMIUM_ARGS
             )
-            context = browser.new_context(viewport={"width": 1000, "height": 1400})
+            context = browser.new_context(
+                viewport={"width": PRINT_WIDTH_PX, "height": PRINT_HEIGHT_PX}
+            )
             local = base.split("//", 1)[1]
             context.route(
                 "**/*",
@@ -109,9 +186,12 @@ def print_pages(site: Path, docs: list[str], chromium: str, workdir: Path) -> li
                 if response is None or response.status >= 400:
                     raise RuntimeError(f"{doc}.html did not load")
                 page.evaluate(bc.WAIT_FOR_MATHJAX_JS)
-                images = page.evaluate(FOR_PAPER_JS)
+                page.emulate_media(media="print")
                 page.evaluate(bc.BROKEN_IMAGES_JS)  # waits until every image has loaded
                 title = page.title().split(" \u2014 ")[0].strip()
+                images = page.evaluate(
+                    FOR_PAPER_JS, [title, f"{site_url()}{doc}.html", PRINT_HEIGHT_PX]
+                )
                 path = workdir / f"{i:02d}.pdf"
                 page.pdf(
                     path=str(path),
@@ -132,12 +212,142 @@ def _html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+TITLE_PAGE = "_title"
+CONTENTS_PAGE = "_contents"
+CONTENTS_TITLE = "Contents"
+SUBTITLE = (
+    "A book on how transformers and large language models know the order of tokens, "
+    "with posemb, a tested PyTorch library that every chapter runs"
+)
+LICENCE_LINE = (
+    "Text under the Creative Commons Attribution 4.0 International licence; "
+    "code under the MIT licence."
+)
+FRONT_CSS = """
+@page { size: A4; margin: 16mm 14mm 18mm 14mm; }
+body { font-family: sans-serif; color: #222; }
+.title { margin-top: 70mm; text-align: center; }
+.title h1 { font-size: 26pt; font-weight: 600; line-height: 1.25; margin: 0 0 10mm; }
+.title .sub { font-size: 13pt; line-height: 1.45; margin: 0 12mm 30mm; }
+.title .meta { font-size: 11pt; line-height: 1.8; }
+.contents h1 { font-size: 20pt; font-weight: 600; margin: 0 0 6mm; }
+.contents h2 { font-size: 12pt; margin: 5mm 0 1.5mm; }
+.contents .entry { display: flex; font-size: 10.5pt; line-height: 1.55; }
+.contents .entry .name { flex: 1; }
+.contents .entry .dots { flex: 0 0 auto; }
+.contents .entry .num { width: 12mm; text-align: right; }
+"""
+
+
+def version_and_date() -> tuple[str, str]:
+    """posemb's version (pyproject.toml) and the date of the commit the book is built from
+    (today's date outside a git checkout)."""
+    import datetime
+    import subprocess
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "version"
+    ]
+    try:
+        date = subprocess.run(
+            ["git", "log", "-1", "--format=%cs"], cwd=ROOT, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        date = ""
+    return version, date or datetime.date.today().isoformat()
+
+
+def title_html(config: dict) -> str:
+    version, date = version_and_date()
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{FRONT_CSS}</style></head>"
+        f"<body><div class='title'><h1>{_html_escape(config['title'])}</h1>"
+        f"<p class='sub'>{_html_escape(SUBTITLE)}</p><p class='meta'>"
+        f"{_html_escape(config['author'])}<br>Version {version}, {date}<br>"
+        f"{_html_escape(site_url(config))}<br>{_html_escape(LICENCE_LINE)}</p></div>"
+        "</body></html>"
+    )
+
+
+def contents_html(printed: list[dict], offset: int) -> str:
+    """The whole book's table of contents: parts, chapters, and the page each starts on
+    (``offset`` front pages before the first chapter page)."""
+    by_doc = {item["doc"]: item for item in printed}
+    parts = [(caption, [d for d in docs if d in by_doc]) for caption, docs in toc_parts()]
+    listed = {d for _, docs in parts for d in docs}
+    # documents outside _toc.yml (a test's pages) come first, without a part
+    parts.insert(0, ("", [item["doc"] for item in printed if item["doc"] not in listed]))
+    rows = [f"<h1>{CONTENTS_TITLE}</h1>"]
+    for caption, docs in parts:
+        if caption and docs:
+            rows.append(f"<h2>{_html_escape(caption)}</h2>")
+        for doc in docs:
+            item = by_doc[doc]
+            rows.append(
+                f"<div class='entry'><span class='name'>{_html_escape(item['title'])}</span>"
+                f"<span class='num'>{item['first_page'] + offset + 1}</span></div>"
+            )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{FRONT_CSS}</style></head>"
+        f"<body><div class='contents'>{''.join(rows)}</div></body></html>"
+    )
+
+
+def print_html(html: str, chromium: str, path: Path) -> int:
+    """Print one HTML document to ``path`` (A4, the front matter's margins); its page count."""
+    from playwright.sync_api import sync_playwright
+    from pypdf import PdfReader
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium, headless=True, args=bc.CHROMIUM_ARGS
+        )
+        page = browser.new_page()
+        page.set_content(html, wait_until="load")
+        page.pdf(path=str(path), format="A4", prefer_css_page_size=True)
+        browser.close()
+    return len(PdfReader(path).pages)
+
+
+def print_front(printed: list[dict], chromium: str, workdir: Path) -> list[dict]:
+    """Print the title page and the table of contents; return them as printed items.
+
+    The contents' page numbers count the front pages, so the contents are printed until
+    their own length stops changing (once, or twice if they run onto a second page)."""
+    config = _config()
+    start = 0
+    for item in printed:
+        item["first_page"] = start
+        start += item["pages"]
+    title_pdf = workdir / "front-title.pdf"
+    title_pages = print_html(title_html(config), chromium, title_pdf)
+    contents_pdf = workdir / "front-contents.pdf"
+    contents_pages = 1
+    for _ in range(3):
+        got = print_html(contents_html(printed, title_pages + contents_pages), chromium,
+                         contents_pdf)
+        if got == contents_pages:
+            break
+        contents_pages = got
+    else:
+        raise RuntimeError("the table of contents does not settle on a page count")
+    return [
+        {"doc": TITLE_PAGE, "title": "", "path": title_pdf, "images": 0},
+        {"doc": CONTENTS_PAGE, "title": CONTENTS_TITLE, "path": contents_pdf, "images": 0},
+    ]
+
+
 def footers(printed: list[dict], total: int) -> list[str]:
     """Each page's footer: its chapter's title and its page number in the whole book."""
     texts = []
     for item in printed:
         for _ in range(item["pages"]):
-            texts.append(f"{item['title']}{FOOTER_SEPARATOR}{len(texts) + 1} of {total}")
+            if item["doc"] == TITLE_PAGE:
+                texts.append("")  # a title page carries no footer
+            else:
+                texts.append(f"{item['title']}{FOOTER_SEPARATOR}{len(texts) + 1} of {total}")
     return texts
 
 
@@ -149,8 +359,8 @@ FOOTERS_HTML = """<!DOCTYPE html><html><head><meta charset="utf-8"><style>
 html, body {{ margin: 0; padding: 0; background: transparent; }}
 .sheet {{ position: relative; height: 296.5mm; break-after: page; overflow: hidden; }}
 .sheet:last-child {{ break-after: auto; }}
-.footer {{ position: absolute; left: 14mm; right: 14mm; bottom: 6mm; text-align: center;
-  font: 8px/1.2 sans-serif; color: #555; }}
+.footer {{ position: absolute; left: 14mm; right: 14mm; bottom: 7mm; text-align: center;
+  font: {size}pt/1.2 sans-serif; color: #444; }}
 </style></head><body>
 {sheets}
 </body></html>"""
@@ -161,14 +371,16 @@ def print_footers(texts: list[str], chromium: str, path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     sheets = "\n".join(
-        f'<div class="sheet"><div class="footer">{_html_escape(t)}</div></div>' for t in texts
+        f'<div class="sheet"><div class="footer">{_html_escape(t)}</div></div>' if t
+        else '<div class="sheet"></div>'
+        for t in texts
     )
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=chromium, headless=True, args=bc.CHROMIUM_ARGS
         )
         page = browser.new_page()
-        page.set_content(FOOTERS_HTML.format(sheets=sheets), wait_until="load")
+        page.set_content(FOOTERS_HTML.format(sheets=sheets, size=FOOTER_PT), wait_until="load")
         page.pdf(
             path=str(path),
             format="A4",
@@ -185,12 +397,16 @@ def join(printed: list[dict], out: Path, chromium: str, workdir: Path) -> None:
 
     writer = PdfWriter()
     for item in printed:
+        item["pages"] = len(PdfReader(item["path"]).pages)
+    printed[:0] = print_front(printed, chromium, workdir)
+    for item in printed:
         start = len(writer.pages)
         for page in PdfReader(item["path"]).pages:
             writer.add_page(page)
         item["first_page"] = start
         item["pages"] = len(writer.pages) - start
-        writer.add_outline_item(title=item["title"], page_number=start)
+        if item["doc"] != TITLE_PAGE:
+            writer.add_outline_item(title=item["title"], page_number=start)
     texts = footers(printed, len(writer.pages))
     footer_pdf = workdir / "footers.pdf"
     print_footers(texts, chromium, footer_pdf)
@@ -202,7 +418,7 @@ def join(printed: list[dict], out: Path, chromium: str, workdir: Path) -> None:
     for page, footer in zip(writer.pages, footer_pages, strict=True):
         page.merge_page(footer)
         page.compress_content_streams()  # merging leaves the page's content uncompressed
-    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    config = _config()
     writer.add_metadata({"/Title": config["title"], "/Author": config["author"]})
     buffer = io.BytesIO()
     writer.write(buffer)
@@ -217,6 +433,64 @@ def source_cjk(doc: str) -> list[str]:
         if path.exists():
             return CJK_RE.findall(path.read_text(encoding="utf-8"))
     return []
+
+
+# A page is blank when it has no text and almost no drawn edges: under 1% of its pixels
+# (rendered at 36 dpi, footer left out) differ from their neighbour by more than 40 of 255.
+# Measured on the book: an empty code box printed alone (its border only) scores 0.006;
+# the emptiest real page, a chapter's last lines, 0.016; a page of text about 0.1.
+BLANK_EDGE_DENSITY = 0.01
+
+
+def page_fill(pdf: Path) -> list[float]:
+    """Per page: how far down its text area (A4 less the 16 mm and 18 mm margins) the
+    lowest ink reaches, from 0 (empty) to 1 (full), on the page rendered at 36 dpi."""
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(str(pdf))
+    out = []
+    try:
+        for i in range(len(doc)):
+            a = doc[i].render(scale=0.5, grayscale=True).to_numpy()
+            if a.ndim == 3:
+                a = a[..., 0]
+            h = a.shape[0]
+            body = a[int(h * 16 / 297) : int(h * (297 - 18) / 297)]
+            rows = np.nonzero((body < 200).any(axis=1))[0]
+            out.append(float((rows.max() + 1) / body.shape[0]) if len(rows) else 0.0)
+    finally:
+        doc.close()
+    return out
+
+
+def short_pages(pdf: Path, printed: list[dict]) -> list[int]:
+    """Pages (1-based) that end more than a third empty although their chapter goes on:
+    what a figure or block too tall for the rest of a page leaves behind."""
+    last = {item["first_page"] + item["pages"] - 1 for item in printed}
+    return [i + 1 for i, fill in enumerate(page_fill(pdf)) if fill < 2 / 3 and i not in last]
+
+
+def edge_density(pdf: Path) -> list[float]:
+    """Per page: the fraction of pixel pairs (across and down) whose grey levels differ by
+    more than 40, on the page rendered at 36 dpi without its bottom 8% (the footer)."""
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(str(pdf))
+    out = []
+    try:
+        for i in range(len(doc)):
+            a = doc[i].render(scale=0.5, grayscale=True).to_numpy().astype(np.int16)
+            if a.ndim == 3:
+                a = a[..., 0]
+            body = a[: int(a.shape[0] * 0.92)]
+            across = (np.abs(np.diff(body, axis=1)) > 40).mean()
+            down = (np.abs(np.diff(body, axis=0)) > 40).mean()
+            out.append(float(across + down))
+    finally:
+        doc.close()
+    return out
 
 
 def check(out: Path, printed: list[dict]) -> list[str]:
@@ -235,6 +509,8 @@ def check(out: Path, printed: list[dict]) -> list[str]:
     expected_footers = footers(printed, len(text))
     unfooted = []
     for i, footer in enumerate(expected_footers):
+        if not footer:
+            continue  # the title page
         footer = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", footer))
         if footer in text[i]:
             text[i] = text[i].replace(footer, " ")
@@ -251,7 +527,36 @@ def check(out: Path, printed: list[dict]) -> list[str]:
             f"page(s) {no_font[:10]} print characters that no installed font has (empty "
             f"boxes); {NO_FONT_HINT}"
         )
+    # the front matter: a title page, then the whole book's contents with page numbers
+    by_doc = {item["doc"]: item for item in printed}
+    config = _config()
+    if TITLE_PAGE not in by_doc or by_doc[TITLE_PAGE]["first_page"] != 0:
+        problems.append("no title page")
+    else:
+        title_words = re.sub(r"\s+", " ", config["title"])
+        if title_words not in text[0] or "Version" not in text[0] or "licence" not in text[0]:
+            problems.append("the title page lacks the title, the version or the licence")
+    if CONTENTS_PAGE not in by_doc:
+        problems.append("no table of contents")
+    else:
+        item = by_doc[CONTENTS_PAGE]
+        contents = " ".join(text[item["first_page"] : item["first_page"] + item["pages"]])
+        for chapter in printed:
+            if chapter["doc"] in (TITLE_PAGE, CONTENTS_PAGE):
+                continue
+            entry = f"{chapter['title']} {chapter['first_page'] + 1}"
+            if re.sub(r"\s+", " ", entry) not in contents:
+                problems.append(f"the contents lack {entry!r} (title and first page)")
+    blank = [
+        i + 1
+        for i, density in enumerate(edge_density(out))
+        if density < BLANK_EDGE_DENSITY and not text[i].strip()
+    ]
+    if blank:
+        problems.append(f"blank page(s) {blank[:10]} (no text, almost nothing drawn)")
     for item in printed:
+        if item["doc"] == TITLE_PAGE:
+            continue
         # the chapter title (printed without its number) heads its first page
         first = text[item["first_page"]]
         words = re.sub(r"^[\d.]+\s+", "", item["title"]).split()[:4]
@@ -332,6 +637,10 @@ def main(argv: list[str] | None = None) -> int:
     for p in problems:
         print(f"make_pdf: {p}", file=sys.stderr)
     pages = len(PdfReader(out).pages)
+    # reported, not failed: where a page breaks depends on the fonts of the machine
+    short = short_pages(out, printed)
+    print(f"make_pdf: {len(short)} page(s) end more than a third empty mid-chapter"
+          + (f": {short[:20]}" if short else ""))
     if not problems and out == args.site / "book.pdf":
         link_pdf(args.site)
     print(

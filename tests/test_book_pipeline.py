@@ -261,15 +261,41 @@ def _print_site(tmp_path: Path, pages: dict[str, str]) -> tuple[Path, list[dict]
 
 
 def test_pdf_pages_are_numbered_through_the_book(tmp_path):
-    """Two documents of two pages each: their footers say 1..4 of 4, not 1..2 twice."""
+    """Two documents of two pages each, after a title page and the contents: their footers
+    say 3..6 of 6, not 1..2 twice, and the contents give each document's first page."""
     two_pages = '<div style="height: 300mm">tall</div><p>end</p>'
     out, printed = _print_site(tmp_path, {"first": two_pages, "second": two_pages})
     assert make_pdf.check(out, printed) == []
     from pypdf import PdfReader
 
     text = [page.extract_text() for page in PdfReader(out).pages]
-    assert len(text) == 4
-    assert "Second \u00b7 page 3 of 4" in text[2] and "First \u00b7 page 2 of 4" in text[1]
+    assert len(text) == 6
+    assert "Version" in text[0] and "page" not in text[0]  # the title page has no footer
+    assert "First 3" in text[1] and "Second 5" in text[1]
+    assert "Contents \u00b7 page 2 of 6" in text[1]
+    assert "Second \u00b7 page 5 of 6" in text[4] and "First \u00b7 page 4 of 6" in text[3]
+
+
+def test_pdf_check_wants_a_title_page_and_contents(tmp_path):
+    out, printed = _print_site(tmp_path, {"only": "<p>one page</p>"})
+    assert make_pdf.check(out, printed) == []
+    without = [item for item in printed if item["doc"] != make_pdf.TITLE_PAGE]
+    assert "no title page" in make_pdf.check(out, without)
+    without = [item for item in printed if item["doc"] != make_pdf.CONTENTS_PAGE]
+    assert "no table of contents" in make_pdf.check(out, without)
+    wrong = [dict(item) for item in printed]
+    wrong[-1]["title"] = "Another"  # the contents no longer list it
+    assert any("the contents lack" in p for p in make_pdf.check(out, wrong))
+
+
+def test_pdf_check_flags_a_blank_page(tmp_path):
+    """A box that spans three pages prints its middle page with nothing but its border and
+    background, as a scrolling code cell did before book.css let such cells break."""
+    box = ('<p>before</p><div style="height: 700mm; border-left: 3px solid green; '
+           'background: #f3f3f3; overflow: auto"></div><p>after</p>')
+    out, printed = _print_site(tmp_path, {"boxes": box})
+    found = make_pdf.check(out, printed)
+    assert any("blank page(s)" in p for p in found), found
 
 
 def test_pdf_check_flags_characters_printed_without_a_font(tmp_path):
