@@ -2,7 +2,8 @@
 #   make book   create .venv, install pinned requirements, build the site into _build/html
 #   make test   unit tests, nbval on every notebook, twin sync, strict book build, browser check,
 #               the whole-book PDF, lint
-# Other targets: pdf (print the built site to _build/html/book.pdf), notebooks (re-execute
+# Other targets: pdf (print the built site to _build/html/book.pdf and write the instructor's
+# kit to _build/html/kit), reading (each chapter's reading time, measured), notebooks (re-execute
 # every notebook and sync its twin), serve, lint (ruff and actionlint), clean.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -13,7 +14,7 @@ NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/
 JB_FLAGS := -W -n --keep-going
 PORT ?= 8000
 
-.PHONY: venv book test unit nbval twins build-strict browser pdf notebooks serve lint clean
+.PHONY: venv book test unit nbval twins build-strict browser pdf reading notebooks serve lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +37,8 @@ test: $(STAMP)
 	$(MAKE) nbval
 	$(MAKE) twins
 	$(MAKE) build-strict
-	$(MAKE) browser
 	$(MAKE) pdf
+	$(MAKE) browser
 	$(MAKE) lint
 	@echo "make test: all checks passed"
 
@@ -71,16 +72,24 @@ browser: $(STAMP)
 	$(BIN)/python scripts/browser_check.py _build/html
 
 # The whole book as one PDF, inside the site (_build/html/book.pdf) so that the published
-# site links to it; printed by headless Chromium from the built pages, then checked.
+# site links to it; printed by headless Chromium from the built pages, then checked. Then
+# the instructor's kit (_build/html/kit/): the answer key, and a problem set and slides
+# per syllabus session. It runs before the browser check, which also checks the slides.
 pdf: $(STAMP)
 	@test -f _build/html/index.html || $(MAKE) book
 	$(BIN)/python scripts/make_pdf.py _build/html
+	$(BIN)/python scripts/make_kit.py _build/html
 
 # First (re)write each notebook's setup cell from _config.yml's repository.url, then
 # execute every notebook natively and rewrite its twin.
 notebooks: $(STAMP)
 	$(BIN)/python scripts/setup_cells.py $(NOTEBOOKS)
 	$(BIN)/python scripts/execute_notebooks.py $(NOTEBOOKS)
+
+# Each chapter's words, visible code, mean sentence length and main-line minutes beside the
+# minutes it states, and each syllabus session's reading (not yet a test: see the README).
+reading: $(STAMP)
+	$(BIN)/python scripts/reading_stats.py --sessions
 
 serve:
 	@echo "Serving _build/html on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"

@@ -69,6 +69,9 @@ CHROMIUM_ARGS = [
 # these folders hold assets, not pages.
 REDIRECT_RE = re.compile(r'http-equiv="refresh"[^>]*url=([^"]+)"', re.IGNORECASE)
 SKIP_FOLDERS = ("_static", "_sources", "_images", "_downloads", "_sphinx_design_static")
+# reveal.js's own files, copied into the kit for the slides
+SKIP_PATHS = ("kit/reveal.js/",)
+SLIDES_RE = re.compile(r"^kit/session-\d+-slides\.html$")
 
 # Runs in the page: collect the visible prose (not code, not outputs, not
 # rendered math) and report TeX that should have been typeset.
@@ -170,7 +173,11 @@ PHONE_JS = r"""
     }
   }
   for (const el of document.querySelectorAll("main pre, main div.cell_output, main table")) {
-    if (cutOff(el, el.getBoundingClientRect().left + el.scrollWidth)) {
+    // scrollWidth is in the element's own pixels, the box in the screen's: a slide that
+    // reveal.js scales down to the screen has the two differ by its scale
+    const box = el.getBoundingClientRect();
+    const scale = el.offsetWidth ? box.width / el.offsetWidth : 1;
+    if (cutOff(el, box.left + el.scrollWidth * scale)) {
       clipped.push(`${el.tagName.toLowerCase()}: ${el.textContent.trim().slice(0, 60)}`);
     }
   }
@@ -273,7 +280,9 @@ async () => {
 
 WAIT_FOR_MATHJAX_JS = r"""
 async () => {
-  if (!document.querySelector(".math")) return "no math";
+  // Sphinx marks formulas with .math; the kit's slides only load MathJax
+  const loads = [...document.scripts].some(s => /mathjax/i.test(s.src || ""));
+  if (!document.querySelector(".math") && !loads) return "no math";
   for (let i = 0; i < 100 && !(window.MathJax && window.MathJax.startup
                               && window.MathJax.startup.promise); i++) {
     await new Promise(r => setTimeout(r, 100));
@@ -340,6 +349,8 @@ def site_pages(root: Path) -> list[str]:
     for path in sorted(root.rglob("*.html")):
         rel = path.relative_to(root)
         if rel.parts[0] in SKIP_FOLDERS or "jupyter_execute" in rel.parts:
+            continue
+        if rel.as_posix().startswith(SKIP_PATHS):
             continue
         target = redirect_target(path)
         if target is not None:
@@ -453,6 +464,13 @@ def _check_page(context, url: str, foreign: list[str]) -> PageReport:
         report.problems.append(f"test marker visible to readers: {marker!r}")
     for src in reader["noZoom"]:
         report.problems.append(f"figure cannot be opened at full size (no link): {src}")
+    if SLIDES_RE.match(urlsplit(url).path.lstrip("/")):
+        # the kit's slides: reveal.js started, with a title, a demonstration and figures
+        state = page.evaluate(
+            "() => window.Reveal && Reveal.isReady() ? Reveal.getTotalSlides() : -1"
+        )
+        if state < 3:
+            report.problems.append(f"slides did not start (reveal.js state {state})")
     page.wait_for_load_state("networkidle", timeout=10_000)
     for text in errors:
         report.problems.append(f"console error: {text}")

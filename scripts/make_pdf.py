@@ -24,10 +24,10 @@ A title page (title, what the book is, version, date, licence) and a table of co
 the whole book with page numbers are printed before the chapters.
 
 The chapters are joined with ``pypdf`` into one file with a bookmark per chapter, and every
-page but the title page gets an 8 pt footer with its chapter's title and its page number in the whole book ("page 37
-of 358"): Chromium's own footer would count pages per printed document, so the pages are
-printed without one and the footers, printed by Chromium as a separate transparent PDF of
-as many pages, are laid over them.
+page but the title page gets an 8 pt footer with its chapter's title and its page number in
+the whole book ("page 37 of 358"): Chromium's own footer would count pages per printed
+document, so the pages are printed without one and the footers, printed by Chromium as a
+separate transparent PDF of as many pages, are laid over them.
 
 The script then reads the PDF back and fails (exit 1) unless it opens with the title page
 and the contents (every chapter with its first page), no page is blank (rendered with
@@ -156,8 +156,19 @@ def toc_documents(toc_path: Path = ROOT / "_toc.yml") -> list[str]:
     return docs
 
 
-def print_pages(site: Path, docs: list[str], chromium: str, workdir: Path) -> list[dict]:
-    """Print each document's page to its own PDF in ``workdir``; return what was printed."""
+def print_pages(
+    site: Path,
+    docs: list[str],
+    chromium: str,
+    workdir: Path,
+    prepare: tuple[str, object] | None = None,
+    name: str = "",
+) -> list[dict]:
+    """Print each document's page to its own PDF in ``workdir``; return what was printed.
+
+    ``prepare`` is a script and its argument run in each page before the changes for paper
+    (the instructor's kit keeps only a page's exercises this way); ``name`` prefixes the
+    files in ``workdir``."""
     from playwright.sync_api import sync_playwright
 
     server, base = bc.serve(site)
@@ -189,10 +200,12 @@ def print_pages(site: Path, docs: list[str], chromium: str, workdir: Path) -> li
                 page.emulate_media(media="print")
                 page.evaluate(bc.BROKEN_IMAGES_JS)  # waits until every image has loaded
                 title = page.title().split(" \u2014 ")[0].strip()
+                if prepare is not None:
+                    page.evaluate(prepare[0], prepare[1])
                 images = page.evaluate(
                     FOR_PAPER_JS, [title, f"{site_url()}{doc}.html", PRINT_HEIGHT_PX]
                 )
-                path = workdir / f"{i:02d}.pdf"
+                path = workdir / f"{name}{i:02d}.pdf"
                 page.pdf(
                     path=str(path),
                     format="A4",
@@ -259,12 +272,14 @@ def version_and_date() -> tuple[str, str]:
     return version, date or datetime.date.today().isoformat()
 
 
-def title_html(config: dict) -> str:
+def title_html(config: dict, heading: str | None = None, subtitle: str = SUBTITLE) -> str:
+    """A title page: the book's title (or ``heading``), ``subtitle``, the authors, version,
+    date, site and licence."""
     version, date = version_and_date()
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{FRONT_CSS}</style></head>"
-        f"<body><div class='title'><h1>{_html_escape(config['title'])}</h1>"
-        f"<p class='sub'>{_html_escape(SUBTITLE)}</p><p class='meta'>"
+        f"<body><div class='title'><h1>{_html_escape(heading or config['title'])}</h1>"
+        f"<p class='sub'>{_html_escape(subtitle)}</p><p class='meta'>"
         f"{_html_escape(config['author'])}<br>Version {version}, {date}<br>"
         f"{_html_escape(site_url(config))}<br>{_html_escape(LICENCE_LINE)}</p></div>"
         "</body></html>"
@@ -390,7 +405,9 @@ def print_footers(texts: list[str], chromium: str, path: Path) -> None:
         browser.close()
 
 
-def join(printed: list[dict], out: Path, chromium: str, workdir: Path) -> None:
+def join(
+    printed: list[dict], out: Path, chromium: str, workdir: Path, front=None
+) -> None:
     """One PDF from the pages' PDFs, with a bookmark at each chapter's first page and a
     footer numbering the pages through the whole book."""
     from pypdf import PdfReader, PdfWriter
@@ -398,7 +415,7 @@ def join(printed: list[dict], out: Path, chromium: str, workdir: Path) -> None:
     writer = PdfWriter()
     for item in printed:
         item["pages"] = len(PdfReader(item["path"]).pages)
-    printed[:0] = print_front(printed, chromium, workdir)
+    printed[:0] = (front or print_front)(printed, chromium, workdir)
     for item in printed:
         start = len(writer.pages)
         for page in PdfReader(item["path"]).pages:
@@ -408,7 +425,7 @@ def join(printed: list[dict], out: Path, chromium: str, workdir: Path) -> None:
         if item["doc"] != TITLE_PAGE:
             writer.add_outline_item(title=item["title"], page_number=start)
     texts = footers(printed, len(writer.pages))
-    footer_pdf = workdir / "footers.pdf"
+    footer_pdf = workdir / f"{out.stem}-footers.pdf"
     print_footers(texts, chromium, footer_pdf)
     footer_pages = PdfReader(footer_pdf).pages
     if len(footer_pages) != len(writer.pages):
@@ -493,8 +510,9 @@ def edge_density(pdf: Path) -> list[float]:
     return out
 
 
-def check(out: Path, printed: list[dict]) -> list[str]:
-    """What is wrong with the joined PDF (empty when nothing is)."""
+def check(out: Path, printed: list[dict], book: bool = True) -> list[str]:
+    """What is wrong with the joined PDF (empty when nothing is). ``book=False`` (the
+    instructor's kit) wants a title page but no table of contents."""
     from pypdf import PdfReader
 
     reader = PdfReader(out)
@@ -532,11 +550,13 @@ def check(out: Path, printed: list[dict]) -> list[str]:
     config = _config()
     if TITLE_PAGE not in by_doc or by_doc[TITLE_PAGE]["first_page"] != 0:
         problems.append("no title page")
-    else:
+    elif book:
         title_words = re.sub(r"\s+", " ", config["title"])
         if title_words not in text[0] or "Version" not in text[0] or "licence" not in text[0]:
             problems.append("the title page lacks the title, the version or the licence")
-    if CONTENTS_PAGE not in by_doc:
+    if not book:
+        pass
+    elif CONTENTS_PAGE not in by_doc:
         problems.append("no table of contents")
     else:
         item = by_doc[CONTENTS_PAGE]

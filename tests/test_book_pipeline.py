@@ -496,3 +496,13 @@ def test_home_page_links_the_pdf_only_once_it_exists(tmp_path):
 def test_the_book_source_has_the_pdf_marker_and_no_hard_link():
     intro = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
     assert intro.count(make_pdf.PDF_MARKER) == 1 and "book.pdf" not in intro
+
+
+def test_browser_check_wants_the_kit_slides_to_start(tmp_path):
+    site = tmp_path / "site"
+    (site / "kit").mkdir(parents=True)
+    page = ("<!doctype html><html><head><meta charset='utf-8'>" + VIEWPORT +
+            "<title>s</title></head><body><main><p>slides</p></main></body></html>")
+    (site / "kit" / "session-1-slides.html").write_text(page, encoding="utf-8")
+    reports = browser_check.check_site(site, _need_chromium(), pages=["kit/session-1-slides.html"])
+    assert any("slides did not start" in p for p in reports[0].problems), reports[0].problems
