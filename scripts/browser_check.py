@@ -23,6 +23,7 @@ Each page is then loaded again on a 390 px wide phone screen, where it fails on:
 * a display formula, code block or output cut off instead of scrolling in its box;
 * a formula, code block or table that scrolls sideways without the cue that says so
   (a shadow at the edge, from ``book/_static/scroll_cues.js``);
+* a display formula wider than the column (long formulas are split over lines);
 * the theme's floating "Back to top" button shown over the text after scrolling.
 
 On a 390 px phone and an 800 px tablet screen, the visible menu button (☰) and
@@ -166,10 +167,14 @@ PHONE_JS = r"""
     return false;
   };
   const clipped = [];
+  const wideMath = [];
   for (const el of document.querySelectorAll('mjx-container[display="true"]')) {
     const math = el.querySelector("mjx-math") || el;
     if (cutOff(el, math.getBoundingClientRect().right)) {
       clipped.push(`formula: ${el.textContent.trim().slice(0, 60)}`);
+    } else if (el.scrollWidth > el.clientWidth + 1) {
+      // it scrolls, with a cue; a long formula is split over lines instead
+      wideMath.push(el.textContent.trim().slice(0, 60));
     }
   }
   for (const el of document.querySelectorAll("main pre, main div.cell_output, main table")) {
@@ -194,7 +199,7 @@ PHONE_JS = r"""
   }
   const viewport = !!document.querySelector('meta[name="viewport"]');
   return {pageWidth, viewport, wide: wide.slice(0, 5), clipped: clipped.slice(0, 5),
-          noCue: noCue.slice(0, 5)};
+          noCue: noCue.slice(0, 5), wideMath: wideMath.slice(0, 5)};
 }
 """
 
@@ -500,6 +505,11 @@ def _check_phone(context, url: str) -> list[str]:
         )
     for what in found["clipped"]:
         problems.append(f"at {PHONE_WIDTH} px cut off instead of scrolling: {what!r}")
+    for what in found["wideMath"]:
+        problems.append(
+            f"at {PHONE_WIDTH} px a display formula is wider than the column (split it over "
+            f"lines with an aligned environment): {what!r}"
+        )
     for what in found["noCue"]:
         problems.append(f"at {PHONE_WIDTH} px scrolls sideways with no visible cue: {what!r}")
     if found["backToTop"]:

@@ -323,24 +323,28 @@ def copy_reveal(kit: Path) -> None:
 # --- links on the syllabus page ------------------------------------------------------------
 
 def link_kit(site: Path, numbers: list[int]) -> None:
-    """Fill the syllabus page's markers with links to what the kit wrote."""
+    """Fill the syllabus page's markers with links to what the kit wrote (again on a page
+    that a previous run filled)."""
     page = site / "book" / "syllabus.html"
     text = page.read_text(encoding="utf-8")
-    for n in numbers:
-        marker = KIT_MARKER.format(n=n)
-        if text.count(marker) != 1:
+
+    def fill(key: str, inner: str) -> None:
+        nonlocal text
+        pattern = re.compile(rf'<span class="kit-links" data-session="{key}">.*?</span>', re.S)
+        if len(pattern.findall(text)) != 1:
+            marker = KIT_MARKER.format(n=key) if key != "key" else KEY_MARKER
             raise ValueError(f"{page} must hold the marker {marker!r} exactly once")
-        links = (f'<span class="kit-links" data-session="{n}"><strong>Kit:</strong> '
-                 f'<a href="../{KIT}/session-{n}-problems.pdf">problem set (PDF)</a>, '
-                 f'<a href="../{KIT}/session-{n}-slides.html">slides</a>, '
-                 f'<a href="../{KIT}/{ANSWER_KEY}">answer key (PDF)</a>.</span>')
-        text = text.replace(marker, links)
-    if text.count(KEY_MARKER) != 1:
-        raise ValueError(f"{page} must hold the marker {KEY_MARKER!r} exactly once")
-    text = text.replace(KEY_MARKER, (
-        f'<span class="kit-links" data-session="key">The <a href="../{KIT}/{ANSWER_KEY}">'
-        "answer key</a> (every concept question and exercise with its solution, by "
-        "chapter) and each session's problem set and slides.</span>"))
+        filled = f'<span class="kit-links" data-session="{key}">{inner}</span>'
+        text = pattern.sub(lambda _: filled, text)
+
+    for n in numbers:
+        fill(str(n), f'<strong>Kit:</strong> '
+                     f'<a href="../{KIT}/session-{n}-problems.pdf">problem set (PDF)</a>, '
+                     f'<a href="../{KIT}/session-{n}-slides.html">slides</a>, '
+                     f'<a href="../{KIT}/{ANSWER_KEY}">answer key (PDF)</a>.')
+    fill("key", f'The <a href="../{KIT}/{ANSWER_KEY}">answer key</a> (every concept question '
+                "and exercise with its solution, by chapter) and each session's problem set "
+                "and slides.")
     page.write_text(text, encoding="utf-8")
 
 

@@ -506,3 +506,13 @@ def test_browser_check_wants_the_kit_slides_to_start(tmp_path):
     (site / "kit" / "session-1-slides.html").write_text(page, encoding="utf-8")
     reports = browser_check.check_site(site, _need_chromium(), pages=["kit/session-1-slides.html"])
     assert any("slides did not start" in p for p in reports[0].problems), reports[0].problems
+
+
+def test_browser_check_wants_long_formulas_split_on_a_phone(tmp_path):
+    formula = ('<main><mjx-container jax="CHTML" display="true" style="display:block;'
+               'overflow-x:auto"><mjx-math style="display:inline-block;width:{w}px">x'
+               '</mjx-math></mjx-container></main>')
+    wide = _problems(tmp_path / "wide", formula.format(w=800))
+    assert any("display formula is wider than the column" in p for p in wide), wide
+    narrow = _problems(tmp_path / "narrow", formula.format(w=200))
+    assert not any("display formula" in p for p in narrow), narrow

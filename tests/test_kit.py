@@ -67,7 +67,9 @@ def test_syllabus_links_are_filled_only_by_the_kit(tmp_path):
     markers = make_kit.KEY_MARKER + "".join(make_kit.KIT_MARKER.format(n=n) for n in (1, 2))
     page.write_text(f"<p>{markers}</p>", encoding="utf-8")
     make_kit.link_kit(site, [1, 2])
+    make_kit.link_kit(site, [1, 2])  # a second run on the filled page changes nothing
     text = page.read_text(encoding="utf-8")
+    assert text.count('href="../kit/session-2-slides.html"') == 1
     assert 'href="../kit/session-2-slides.html"' in text and "answer-key.pdf" in text
     assert make_kit.KIT_MARKER.format(n=1) not in text
     with pytest.raises(ValueError, match="marker"):
