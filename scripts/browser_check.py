@@ -24,7 +24,8 @@ Each page is then loaded again on a 390 px wide phone screen, where it fails on:
 * a formula, code block or table that scrolls sideways without the cue that says so
   (a shadow at the edge, from ``book/_static/scroll_cues.js``);
 * a display formula wider than the column (long formulas are split over lines);
-* the theme's floating "Back to top" button shown over the text after scrolling.
+* the theme's floating "Back to top" button shown over the text after scrolling;
+* a figure shrunk to the screen that a tap does not open at its file's own size.
 
 On a 390 px phone and an 800 px tablet screen, the visible menu button (☰) and
 page-contents button of every themed page are tapped; each must open its panel
@@ -193,8 +194,14 @@ PHONE_JS = r"""
   for (const el of document.querySelectorAll(scrollers)) {
     const ox = getComputedStyle(el).overflowX;
     if (["auto", "scroll"].includes(ox) && el.clientWidth > 0 && el.scrollLeft === 0
-        && el.scrollWidth > el.clientWidth + 1 && !el.classList.contains("scroll-more-right")) {
-      noCue.push(`${el.tagName.toLowerCase()}: ${el.textContent.trim().slice(0, 60)}`);
+        && el.scrollWidth > el.clientWidth + 1) {
+      // the cue must be drawn, not only requested: the parent's shade over the right edge
+      const host = el.parentElement;
+      const shade = host && getComputedStyle(host, "::after");
+      const drawn = host && host.classList.contains("scroll-cue-right")
+          && shade.content !== "none" && shade.backgroundImage !== "none"
+          && parseFloat(shade.width) > 0;
+      if (!drawn) noCue.push(`${el.tagName.toLowerCase()}: ${el.textContent.trim().slice(0, 60)}`);
     }
   }
   const viewport = !!document.querySelector('meta[name="viewport"]');
@@ -494,6 +501,7 @@ def _check_phone(context, url: str) -> list[str]:
         found = page.evaluate(PHONE_JS, PHONE_WIDTH)
         found["backToTop"] = page.evaluate(BACK_TO_TOP_JS)
         problems += _tap_menus(page, PHONE_WIDTH)
+        problems += _tap_figure(page, PHONE_WIDTH)
     finally:
         page.close()
     if not found["viewport"]:
@@ -542,6 +550,42 @@ def _tap_menus(page, width: int) -> list[str]:
             problems.append(f"at {width} px tapping the {name} button does not open the {panel}")
         page.keyboard.press("Escape")
         page.wait_for_timeout(100)
+    return problems
+
+
+# Runs in the page: the index of the first output figure shown smaller than its file.
+SHRUNK_FIGURE_JS = r"""
+() => [...document.querySelectorAll("main .cell_output img")].findIndex(img => {
+  const shown = img.getBoundingClientRect().width;
+  return shown > 0 && img.naturalWidth > shown * 1.1;
+})
+"""
+VIEWER_JS = r"""
+() => {
+  const img = document.querySelector(".figure-viewer img");
+  return img ? [img.getBoundingClientRect().width, img.naturalWidth] : null;
+}
+"""
+
+
+def _tap_figure(page, width: int) -> list[str]:
+    """Tap the first figure shrunk to the screen: it must open at its file's own size, and
+    Escape must close it (book/_static/figure_zoom.js)."""
+    index = page.evaluate(SHRUNK_FIGURE_JS)
+    if index < 0:
+        return []
+    page.locator("main .cell_output img").nth(index).tap()
+    try:
+        page.wait_for_function(VIEWER_JS, timeout=3_000)
+    except Exception:  # a timeout is the finding
+        return [f"at {width} px tapping a shrunk figure does not open it at full size"]
+    shown, natural = page.evaluate(VIEWER_JS)
+    problems = []
+    if shown < natural * 0.99:
+        problems.append(f"at {width} px the figure viewer shows {shown:.0f} of {natural} px")
+    page.keyboard.press("Escape")
+    if page.evaluate(VIEWER_JS) is not None:
+        problems.append(f"at {width} px Escape does not close the figure viewer")
     return problems
 
 

@@ -50,7 +50,7 @@ KEY_MARKER = '<span class="kit-links" data-session="key"></span>'
 # {mode: "key"} (concept questions, then exercises, each with its solution) or
 # {mode: "set", labels: [...]} (those exercises, in that order, without solutions).
 EXERCISES_JS = r"""
-({mode, labels}) => {
+({mode, labels, groups}) => {
   const article = document.querySelector("article.bd-article");
   const exercises = [...article.querySelectorAll("div.exercise")];
   const solutionOf = {};
@@ -59,12 +59,12 @@ EXERCISES_JS = r"""
     if (link) solutionOf[link.getAttribute("href").slice(1)] = sol;
   }
   const kept = document.createElement("section");
-  const groups = mode === "key"
+  const sections = mode === "key"
     ? [["Concept questions", (e) => e.id.includes("-cq-")],
        ["Exercises", (e) => !e.id.includes("-cq-")]]
     : [["", (e) => labels.includes(e.id)]];
   let count = 0;
-  for (const [title, pick] of groups) {
+  for (const [title, pick] of sections) {
     const chosen = exercises.filter(pick);
     if (mode === "set") chosen.sort((a, b) => labels.indexOf(a.id) - labels.indexOf(b.id));
     if (!chosen.length) continue;
@@ -73,7 +73,15 @@ EXERCISES_JS = r"""
       h.textContent = title;
       kept.append(h);
     }
+    let shownGroup = null;
     for (const ex of chosen) {
+      // a problem set names the syllabus's groups: homework, for those who finish early
+      if (mode === "set" && groups && groups[ex.id] !== shownGroup) {
+        shownGroup = groups[ex.id];
+        const h = document.createElement("h2");
+        h.textContent = shownGroup;
+        kept.append(h);
+      }
       kept.append(ex);
       count += 1;
       const sol = solutionOf[ex.id];
@@ -82,6 +90,12 @@ EXERCISES_JS = r"""
         sol.classList.remove("solution", "dropdown");
         sol.classList.add("kit-solution");
         kept.append(sol);
+      } else if (mode === "key") {
+        const note = document.createElement("p");
+        note.className = "kit-no-solution";
+        note.innerHTML = "<em>The chapter prints no solution for this exercise: it asks for " +
+          "a longer run or an open answer.</em>";
+        kept.append(note);
       }
     }
   }
@@ -102,6 +116,8 @@ class Session:
     reading: list[str]  # document paths, e.g. book/foundations/background
     exercises: list[str]  # exercise labels, in the syllabus's order
     demos: list[str] = field(default_factory=list)  # section titles of the demonstrations
+    # each exercise's group in the syllabus ("Homework", "For students who finish early")
+    groups: dict[str, str] = field(default_factory=dict)
 
 
 def sessions(syllabus: Path = SYLLABUS) -> list[Session]:
@@ -112,12 +128,20 @@ def sessions(syllabus: Path = SYLLABUS) -> list[Session]:
     for number, title, body in pattern.findall(text):
         reading = re.search(r"\*\*Reading:\*\*(.*?)\n\n", body, re.S)
         docs = re.findall(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`", reading.group(1) if reading else "")
-        labels = [lab for lab in re.findall(r"\{numref\}`([^`]+)`", body) if "-ex-" in lab]
+        labels, groups, group = [], {}, "Exercises"
+        for line in body.splitlines():
+            heading = re.fullmatch(r"\*{1,2}([^*]+):\*{1,2}", line.strip())
+            if heading:
+                group = heading.group(1).strip()
+            for lab in re.findall(r"\{numref\}`([^`]+)`", line):
+                if "-ex-" in lab and lab not in groups:
+                    labels.append(lab)
+                    groups[lab] = group
         demo = re.search(r"\*\*Live demonstration\.?\*\*(.*?)\*\*Discussion", body, re.S)
         demos = [" ".join(d.split()) for d in
                  re.findall(r'section\s+"([^"]+)"', demo.group(1) if demo else "")]
         out.append(Session(int(number), title.strip(), [f"book/{d}" for d in docs], labels,
-                           demos))
+                           demos, groups))
     return out
 
 
@@ -177,9 +201,12 @@ window.MathJax = {tex: {inlineMath: [["$", "$"], ["\\(", "\\)"]]}};
 </script>
 <script src="../_static/mathjax/tex-chtml.js"></script>
 <style>
-.reveal .slides section img { max-height: 560px; }
-.reveal .slides section p.caption { font-size: 0.6em; text-align: left; }
-.reveal .slides section pre { font-size: 15px; line-height: 1.35; white-space: pre-wrap;
+.reveal .slides section img { max-height: 560px; display: block; margin: 0 auto; }
+.reveal .slides section p.caption { font-size: 0.75em; text-align: left; }
+/* a slide taller than the screen (a long demonstration cell) scrolls instead of being cut */
+.reveal .slides > section, .reveal .slides > section > section {
+  max-height: 760px; overflow-y: auto; }
+.reveal .slides section pre { font-size: 13px; line-height: 1.3; white-space: pre-wrap;
   width: auto; max-width: 100%; box-sizing: border-box; margin: 0; }
 .reveal .slides section h1 { font-size: 1.5em; }
 .reveal .slides section h2 { font-size: 1.1em; }
@@ -189,7 +216,7 @@ window.MathJax = {tex: {inlineMath: [["$", "$"], ["\\(", "\\)"]]}};
 <script src="{{ resources.reveal.url_prefix }}/dist/reveal.js"></script>
 <script src="{{ resources.reveal.url_prefix }}/plugin/notes/notes.js"></script>
 <script>
-Reveal.initialize({controls: true, progress: true, history: true, slideNumber: true,
+Reveal.initialize({controls: true, progress: true, history: true, slideNumber: "c/t",
                    plugins: [RevealNotes], width: 1100, height: 760});
 </script>
 {% endblock footer_js %}
@@ -222,19 +249,23 @@ def _figure_slides(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     return slides
 
 
-EQUATION_RE = re.compile(r"^\$\$\n?(.*?)\n?\$\$\s*\(([\w-]+)\)\s*$", re.M | re.S)
+# a labelled display equation: $$ ... $$ (label), with no other $$ in between
+EQUATION_RE = re.compile(r"^\$\$\n((?:(?!\$\$).)*?)\n\$\$\s*\(([\w-]+)\)\s*$", re.M | re.S)
+EQUATIONS_PER_SLIDE = 3
 
 
 def _equation_slide(nb: nbformat.NotebookNode, title: str) -> list[nbformat.NotebookNode]:
-    """One slide with the chapter's numbered display equations."""
+    """The chapter's numbered display equations, three to a slide."""
     found = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             found += [m.group(1).strip() for m in EQUATION_RE.finditer(cell.source)]
-    if not found:
-        return []
-    body = f"## Key equations: {title}\n\n" + "\n\n".join(f"$$\n{e}\n$$" for e in found[:6])
-    return [_slide(nbformat.v4.new_markdown_cell(body))]
+    slides = []
+    for i in range(0, len(found), EQUATIONS_PER_SLIDE):
+        chunk = found[i : i + EQUATIONS_PER_SLIDE]
+        body = f"## Key equations: {title}\n\n" + "\n\n".join(f"$$\n{e}\n$$" for e in chunk)
+        slides.append(_slide(nbformat.v4.new_markdown_cell(body)))
+    return slides
 
 
 def _demo_cells(nb: nbformat.NotebookNode, section: str) -> list[nbformat.NotebookNode]:
@@ -376,11 +407,12 @@ def main(argv: list[str] | None = None) -> int:
             args.site, chapters(), {"mode": "key"}, kit / ANSWER_KEY, chromium, workdir,
             "Answer key",
             "Every concept question and exercise of the book with its solution, by chapter",
+            # (the few exercises without a printed solution say so in place)
         )
         for s in plan:
             docs = list(dict.fromkeys(where[lab] for lab in s.exercises if lab in where))
             problems += print_kit_pdf(
-                args.site, docs, {"mode": "set", "labels": s.exercises},
+                args.site, docs, {"mode": "set", "labels": s.exercises, "groups": s.groups},
                 kit / f"session-{s.number}-problems.pdf", chromium, workdir,
                 f"Session {s.number} problem set", s.title,
             )

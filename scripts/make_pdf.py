@@ -5,8 +5,8 @@ Usage: python scripts/make_pdf.py [SITE_DIR] [--out PATH]
 Each page of the built site (``make book`` first) is opened in headless Chromium (Debian's,
 as in ``scripts/browser_check.py``) at the printed column's width, its formulas are typeset
 by the site's own MathJax, and it is printed with the site's print styles (book.css: nothing
-scrolls, tables break between rows, a figure takes at most 115 mm, headings stay with what
-follows) after these changes made for paper:
+scrolls, tables break between rows, a figure takes at most 150 mm and stays with its
+caption, headings stay with what follows) after these changes made for paper:
 
 * exercise solutions are left out (on the web they hide behind "Click to show"; a printed
   book either shows them all or none, and this one leaves them to the notebooks);

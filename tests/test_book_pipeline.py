@@ -459,8 +459,10 @@ def test_browser_check_wants_a_cue_on_what_scrolls_sideways(tmp_path):
         "</pre></div></main>")
     bare = _problems(tmp_path / "bare", code)
     assert any("scrolls sideways with no visible cue" in p for p in bare), bare
-    site = _site(tmp_path / "cued", code, VIEWPORT + "<script src='scroll_cues.js'></script>")
+    site = _site(tmp_path / "cued", code, VIEWPORT + "<script src='scroll_cues.js'></script>"
+                 "<link rel='stylesheet' href='book.css'>")
     shutil.copy(ROOT / "book" / "_static" / "scroll_cues.js", site)
+    shutil.copy(ROOT / "book" / "_static" / "book.css", site)
     cued = browser_check.check_site(site, _need_chromium(), pages=["index.html"])[0].problems
     assert cued == [], cued
 
@@ -516,3 +518,35 @@ def test_browser_check_wants_long_formulas_split_on_a_phone(tmp_path):
     assert any("display formula is wider than the column" in p for p in wide), wide
     narrow = _problems(tmp_path / "narrow", formula.format(w=200))
     assert not any("display formula" in p for p in narrow), narrow
+
+
+def test_browser_check_taps_a_shrunk_figure_open_at_full_size(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    found = {}
+    for name, script in (("bare", False), ("viewer", True)):
+        site = tmp_path / name / "site"
+        site.mkdir(parents=True)
+        fig = plt.figure(figsize=(8, 2), dpi=150)
+        fig.savefig(site / "fig.png", dpi=150)
+        plt.close(fig)
+        head = VIEWPORT
+        if script:
+            head += "<script src='figure_zoom.js'></script><link rel='stylesheet' href='book.css'>"
+            shutil.copy(ROOT / "book" / "_static" / "figure_zoom.js", site)
+            shutil.copy(ROOT / "book" / "_static" / "book.css", site)
+        img = ("<main><div class='cell_output'><a href='fig.png'><img src='fig.png' "
+               "style='width:100%' alt='a plot of x'></a></div></main>")
+        if script:  # the script wraps the image in its link itself
+            img = ("<main><div class='cell_output'><img src='fig.png' style='width:100%' "
+                   "alt='a plot of x'></div></main>")
+        (site / "index.html").write_text(
+            f"<!doctype html><html><head><meta charset='utf-8'>{head}<title>t</title></head>"
+            f"<body>{img}</body></html>", encoding="utf-8")
+        reports = browser_check.check_site(site, _need_chromium(), pages=["index.html"])
+        found[name] = [p for p in reports[0].problems if "figure" in p]
+    assert any("does not open it at full size" in p for p in found["bare"]), found
+    assert found["viewer"] == [], found

@@ -227,10 +227,15 @@
     // labels of the reference lines, on a white box drawn over the data so no line
     // crosses them, at the left end where the rising wavelength curves are lowest
     ctx.textAlign = "left";
-    for (const line of opts.lines || []) {
+    // labels sit above their line; one that would touch the label above it goes below its
+    // line instead (two lines close together, such as a target twice the context)
+    const placed = [];
+    for (const line of [...(opts.lines || [])].sort((a, b) => ty(a.y) - ty(b.y))) {
       const w = ctx.measureText(line.label).width + 6;
       const x = pad.l + 6;
-      const y = ty(line.y) - 3;
+      let y = ty(line.y) - 3;
+      if (placed.some((py) => Math.abs(py - y) < 15)) y = ty(line.y) + 13;
+      placed.push(y);
       ctx.fillStyle = "rgba(255, 255, 255, 0.92)";
       ctx.fillRect(x - 3, y - 11, w, 14);
       ctx.fillStyle = "#444";
@@ -408,8 +413,9 @@
       title = `ALiBi, head ${head} of ${heads}: slope ${fmt(slope)}`;
       setReadout(root, "detail", `slope of head ${head}: ${slope.toPrecision(6)}`);
     } else if (kind === "t5") {
-      title = "T5: bucket index of each offset (32 buckets, max distance 128)";
-      setReadout(root, "detail", `offset -${n - 1} falls in bucket ${t5Bucket(-(n - 1), !causal, 32, 128)}`);
+      title = "T5: bucket of each offset";
+      setReadout(root, "detail", `32 buckets, max distance 128; offset -${n - 1} falls in bucket ` +
+                 `${t5Bucket(-(n - 1), !causal, 32, 128)}`);
     } else {
       title = `KERPLE (log): -r1 log(1 + r2 |i - j|)`;
       setReadout(root, "detail", `bias at distance ${n - 1}: ${kerpleBias(n - 1, value(root, "r1"), value(root, "r2")).toPrecision(6)}`);

@@ -1,7 +1,7 @@
-// A visible cue on every box that scrolls sideways: a shadow on the edge where more is
+// A visible cue on every box that scrolls sideways: a shade on the edge where more is
 // hidden (right, left or both), so a reader on a phone knows a formula, code line or table
 // goes on (a clipped "oth" of "otherwise" looks like the end of the line otherwise).
-// The shadow is drawn by book.css for the classes set here; it follows the scroll position.
+// The shade is drawn by book.css for the classes set here; it follows the scroll position.
 // Written for this book; no dependencies.
 (() => {
   const SELECTOR = [
@@ -13,10 +13,20 @@
     ".bd-article .pst-scrollable-table-container",
   ].join(", ");
 
+  // The shade is drawn over the box by its parent (book.css: .scroll-cue-host::before and
+  // ::after), because a shadow on the box itself is painted under its cells' and lines'
+  // own backgrounds, and the notebook styles remove it from code.
   const mark = (el) => {
     const hidden = el.scrollWidth - el.clientWidth;
-    el.classList.toggle("scroll-more-right", hidden > 1 && el.scrollLeft < hidden - 1);
-    el.classList.toggle("scroll-more-left", hidden > 1 && el.scrollLeft > 1);
+    const right = hidden > 1 && el.scrollLeft < hidden - 1;
+    const left = hidden > 1 && el.scrollLeft > 1;
+    el.classList.toggle("scroll-more-right", right);
+    el.classList.toggle("scroll-more-left", left);
+    const host = el.parentElement;
+    if (!host) return;
+    host.classList.add("scroll-cue-host");
+    host.classList.toggle("scroll-cue-right", right);
+    host.classList.toggle("scroll-cue-left", left);
   };
 
   const markAll = () => {
