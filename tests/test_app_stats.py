@@ -285,3 +285,86 @@ def test_proportion_interval_is_clopper_pearson():
 def test_proportion_interval_refuses_bad_counts(args, error, match):
     with pytest.raises(error, match=match):
         stats.proportion_ci(*args)
+
+
+# --- exact tests and t intervals (issue 22) ------------------------------------------------
+
+import itertools  # noqa: E402
+
+
+def _brute_sign_flip(a, b):
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    observed = abs(sum(d))
+    flips = [abs(sum(s * v for s, v in zip(signs, d, strict=True)))
+             for signs in itertools.product((1, -1), repeat=len(d))]
+    return sum(f >= observed - 1e-12 for f in flips) / len(flips)
+
+
+def _brute_permutation(a, b):
+    pooled, n = list(a) + list(b), len(a)
+    observed = abs(sum(a) / len(a) - sum(b) / len(b))
+    count = total = 0
+    for idx in itertools.combinations(range(len(pooled)), n):
+        ga = [pooled[i] for i in idx]
+        gb = [pooled[i] for i in range(len(pooled)) if i not in idx]
+        total += 1
+        count += abs(sum(ga) / len(ga) - sum(gb) / len(gb)) >= observed - 1e-12
+    return count / total
+
+
+def test_sign_flip_test_is_exact():
+    # five differences of one sign: 2 of 32 flips are as extreme, the smallest p at n = 5
+    assert stats.sign_flip_test([1, 2, 3, 4, 5], [0, 0, 0, 0, 0]) == pytest.approx(0.0625)
+    cases = [([3.1, 2.0, 4.2, 1.0, 2.5, 0.7], [2.0, 2.2, 3.0, 1.4, 1.9, 0.1]),
+             ([0.86, 0.74, 0.91, 0.33, 0.60], [0.80, 0.52, 0.88, 0.41, 0.20])]
+    for a, b in cases:
+        assert stats.sign_flip_test(a, b) == pytest.approx(_brute_sign_flip(a, b))
+    assert stats.sign_flip_test([1, 2], [1, 2]) == 1.0
+    # ten seeds of one sign reach 2 / 1024
+    assert stats.sign_flip_test(list(range(1, 11)), [0] * 10) == pytest.approx(2 / 1024)
+
+
+def test_permutation_test_is_exact():
+    assert stats.permutation_test([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == pytest.approx(2 / 252)
+    a, b = [0.9, 0.7, 1.1, 0.4], [0.5, 0.6, 0.2, 0.8, 0.3]
+    assert stats.permutation_test(a, b) == pytest.approx(_brute_permutation(a, b))
+    assert stats.permutation_test([1.0, 1.0], [1.0, 1.0, 1.0]) == 1.0
+
+
+def test_t_interval_matches_the_closed_form():
+    # mean 3, s = sqrt(2.5), n = 5, t(0.975, 4) = 2.776445 (published tables)
+    lo, hi = stats.t_interval([1, 2, 3, 4, 5])
+    half = 2.776445 * (2.5 ** 0.5) / 5 ** 0.5
+    assert lo == pytest.approx(3 - half, abs=1e-5) and hi == pytest.approx(3 + half, abs=1e-5)
+    assert stats.t_interval([2.0, 2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_welch_interval_matches_the_closed_form():
+    from scipy.stats import t
+
+    a, b = [1, 2, 3, 4, 5], [2, 4, 6, 8, 10]
+    va, vb = 2.5 / 5, 10.0 / 5  # variance of each mean
+    df = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 4)
+    half = t.ppf(0.975, df) * (va + vb) ** 0.5
+    lo, hi = stats.welch_interval(a, b)
+    assert lo == pytest.approx(-3 - half) and hi == pytest.approx(-3 + half)
+
+
+def test_compare_runs_calls_a_difference_only_below_alpha():
+    five = stats.compare_runs([1, 2, 3, 4, 5], [0, 0, 0, 0, 0], paired=True)
+    assert five["p"] == pytest.approx(0.0625) and five["sign"] == 0  # not separated
+    ten = stats.compare_runs(list(range(1, 11)), [0] * 10, paired=True)
+    assert ten["sign"] == 1 and ten["ci"][0] > 0
+    apart = stats.compare_runs([1, 2, 3, 4, 5], [6, 7, 8, 9, 10], paired=False)
+    assert apart["sign"] == -1 and apart["diff"] == -5 and apart["ci"][1] < 0
+
+
+def test_exact_tests_refuse_bad_input_by_name():
+    with pytest.raises(ValueError, match="paired runs need as many values in a as in b"):
+        stats.sign_flip_test([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="a must be finite"):
+        stats.permutation_test([1, float("nan")], [1, 2])
+    with pytest.raises(ValueError, match="at least two values"):
+        stats.t_interval([1.0])
+    with pytest.raises(ValueError, match="a and b need at least two values each"):
+        stats.welch_interval([1.0], [1.0, 2.0])
