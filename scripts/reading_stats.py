@@ -109,11 +109,8 @@ def blocks_of(lines: list[str]) -> list[str]:
     for line in lines:
         s = line.strip()
         starts_item = re.match(r"^(\s*)([-*+]|\d+\.)\s+", line)
-        skip = (
-            not s
-            or s.startswith(("#", "|", "(", ":"))
-            and (s.startswith(("#", "|")) or re.match(r"^\([\w-]+\)=$", s) or s.startswith(":"))
-        )
+        # blank lines, headings, table rows, directive options and labels like "(x)="
+        skip = not s or s.startswith(("#", "|", ":")) or re.match(r"^\([\w-]+\)=$", s)
         if skip or starts_item:
             if current:
                 blocks.append(" ".join(current))
@@ -140,7 +137,7 @@ def analyse(twin: Path) -> Stats:
     # a stack of open fences: (marker, kind) where kind is prose, folded, code, math, skip
     stack: list[tuple[str, str]] = []
     code_tags: list[str] = []
-    stack_cell_lines = 0
+    cell_lines = 0
     in_math = False
     i = 0
     while i < len(lines):
@@ -152,19 +149,19 @@ def analyse(twin: Path) -> Stats:
             if s == top[0]:
                 if top[1] == "cell":
                     hidden = bool(HIDDEN_TAGS & set(code_tags))
-                    n = stack_cell_lines
+                    n = cell_lines
                     if in_solution or hidden:
                         stats.folded_code_lines += n
                     else:
                         stats.code_lines += n
                 stack.pop()
             elif top[1] == "cell":
-                if s.startswith(":tags:") and not stack_cell_lines:
+                if s.startswith(":tags:") and not cell_lines:
                     code_tags = re.findall(r"[\w-]+", s.split(":", 2)[2])
-                elif s.startswith(":") and not stack_cell_lines:
+                elif s.startswith(":") and not cell_lines:
                     pass  # another cell option
                 elif s:
-                    stack_cell_lines += 1
+                    cell_lines += 1
             elif top[1] == "code" and s:
                 if in_solution:
                     stats.folded_code_lines += 1
@@ -180,7 +177,7 @@ def analyse(twin: Path) -> Stats:
                 continue
             if kind_name == "code-cell":
                 stack.append((marker, "cell"))
-                code_tags, stack_cell_lines = [], 0
+                code_tags, cell_lines = [], 0
                 if i + 1 < len(lines) and lines[i + 1].strip() == "---":
                     # a YAML header: read it here and skip it
                     j = i + 2

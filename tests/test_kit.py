@@ -3,26 +3,17 @@ what the syllabus and the chapters say, and builds nothing that needs the networ
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-make_kit = sys.modules.get("make_kit") or _load("make_kit")
+make_kit = load_script("make_kit")
 
 
 def test_every_session_sets_exercises_that_exist_and_names_its_demonstration():

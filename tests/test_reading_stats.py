@@ -3,17 +3,9 @@ sentences, on a small MyST chapter whose numbers are known by hand."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location(
-    "reading_stats", ROOT / "scripts" / "reading_stats.py"
-)
-reading_stats = importlib.util.module_from_spec(spec)
-sys.modules["reading_stats"] = reading_stats
-spec.loader.exec_module(reading_stats)
+reading_stats = load_script("reading_stats")
 
 CHAPTER = """---
 jupytext:
