@@ -80,6 +80,21 @@ def relative(notebook: Path) -> str:
         return notebook.name
 
 
+def _needed_lines(modules: list[str], width: int = 88) -> list[str]:
+    """``needed = [...]``, wrapped to the book's 88 columns (book/ruff.toml)."""
+    names = [f'"{m}"' for m in modules]
+    one = "needed = [" + ", ".join(names) + "]"
+    if len(one) <= width:
+        return [one]
+    lines, line = ["needed = ["], "   "
+    for name in names:
+        if len(line) + len(name) + 2 > width:
+            lines.append(line)
+            line = "   "
+        line += f" {name},"
+    return [*lines, line, "]"]
+
+
 def setup_source(notebook: Path) -> str:
     """The text of ``notebook``'s setup cell."""
     url, branch = repository()
@@ -94,7 +109,7 @@ def setup_source(notebook: Path) -> str:
         "import subprocess",
         "import sys",
         "",
-        "needed = [" + ", ".join(f'"{m}"' for m in need["modules"]) + "]",
+        *_needed_lines(need["modules"]),
         "if any(importlib.util.find_spec(m) is None for m in needed):",
         f'    repo, branch = "{url}", "{branch}"',
         '    pip = [sys.executable, "-m", "pip", "install", "--quiet"]',
@@ -115,7 +130,8 @@ def setup_source(notebook: Path) -> str:
     if need["clone"]:
         inside = f'{folder}/{relative(notebook).rsplit("/", 1)[0]}'
         lines += [
-            f'if os.path.isdir("{inside}"):  # this chapter reads files of the repository',
+            "# this chapter reads files of the repository",
+            f'if os.path.isdir("{inside}"):',
             f'    os.chdir("{inside}")',
         ]
     return "\n".join(line for line in lines if line is not None)

@@ -30,7 +30,8 @@ def _renumber(number, chapter: int):
     """``number`` with its first (chapter) component set to ``chapter``."""
     if not number:
         return number
-    return (chapter, *number[1:]) if isinstance(number, tuple) else [chapter, *number[1:]]
+    renumbered = [chapter, *number[1:]]
+    return tuple(renumbered) if isinstance(number, tuple) else renumbered
 
 
 def _number_across_parts(app, env) -> list[str]:
@@ -38,12 +39,14 @@ def _number_across_parts(app, env) -> list[str]:
         return []
     offset = 0
     for docs in _numbered_toctrees(env):
-        # chapter = its place in the whole book; setting (not adding) keeps this idempotent
+        # chapter = its place in the whole book; setting (not adding) keeps this
+        # idempotent
         for place, doc in enumerate(docs, start=offset + 1):
             secnums = env.toc_secnumbers.get(doc)
             if secnums is None:
                 continue
-            env.toc_secnumbers[doc] = {k: _renumber(v, place) for k, v in secnums.items()}
+            renumbered = {k: _renumber(v, place) for k, v in secnums.items()}
+            env.toc_secnumbers[doc] = renumbered
             for ref in env.tocs[doc].findall(nodes.reference):
                 if ref.get("secnumber"):
                     ref["secnumber"] = _renumber(ref["secnumber"], place)
