@@ -13,6 +13,9 @@ The site is served from 127.0.0.1 by this script. Each page fails the check on:
   blocked and reported, so the check itself never touches the network);
 * an image in the page without alt text, or whose alt text is a file name;
 * test machinery visible to readers (``NBVAL_...`` markers, nbval tag names);
+* a code block (a cell's input, or code in the text) or a cell's output that scrolls
+  sideways at 1280 px, folded ones included (notebook code lines are 88 columns or
+  fewer: book/ruff.toml; the book's style wraps outputs at spaces);
 * an output figure shrunk so far on a 1280 px screen that its smallest text is under
   9 px: its natural width over its displayed width above
   ``posemb.lab.plotting.max_figure_shrink()`` (1.85: 8 pt text at 150 dpi is 16.7 px).
@@ -279,6 +282,31 @@ FIGURE_SIZES_JS = r"""
 }))
 """
 
+# Runs in the page at 1280 px, with every dropdown and folded cell opened: code blocks
+# (cells' inputs and Markdown's code) and cell outputs that scroll sideways, each with
+# its longest line.
+WIDE_CODE_JS = r"""
+async () => {
+  for (const d of document.querySelectorAll("main details")) d.open = true;
+  // sphinx-togglebutton's dropdowns (solutions, admonitions): open as a reader would
+  for (const b of document.querySelectorAll("main button.toggle-button")) {
+    if (b.classList.contains("toggle-button-hidden")) b.click();
+  }
+  await new Promise(r => setTimeout(r, 400));
+  const wide = [];
+  const boxes = "main div.highlight pre, main .cell_output pre, main .output pre";
+  for (const pre of new Set(document.querySelectorAll(boxes))) {
+    if (pre.clientWidth > 0 && pre.scrollWidth > pre.clientWidth + 1) {
+      const lines = pre.textContent.split("\n");
+      const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), "");
+      const kind = pre.closest(".cell_output, .output") ? "output" : "code block";
+      wide.push({kind, width: pre.scrollWidth, shown: pre.clientWidth, line: longest.trim()});
+    }
+  }
+  return wide;
+}
+"""
+
 BROKEN_IMAGES_JS = r"""
 async () => {
   const imgs = Array.from(document.images);
@@ -476,6 +504,14 @@ def _check_page(context, url: str, foreign: list[str]) -> PageReport:
         report.problems.append(f"test marker visible to readers: {marker!r}")
     for src in reader["noZoom"]:
         report.problems.append(f"figure cannot be opened at full size (no link): {src}")
+    # last, because it opens the page's dropdowns and folded cells
+    for box in page.evaluate(WIDE_CODE_JS):
+        hint = ("lines of 88 columns or fewer fit" if box["kind"] == "code block"
+                else "the style wraps outputs at spaces: break the long word")
+        report.problems.append(
+            f"{box['kind']} scrolls sideways at 1280 px ({box['width']} px in {box['shown']}"
+            f" px; {hint}): {box['line'][:80]!r}"
+        )
     if SLIDES_RE.match(urlsplit(url).path.lstrip("/")):
         # the kit's slides: reveal.js started, with a title, a demonstration and figures
         state = page.evaluate(

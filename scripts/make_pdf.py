@@ -611,20 +611,30 @@ PDF_SENTENCE = (
     " can be handed out before the answers)."
 )
 HOME_PAGE = Path("book") / "intro.html"
+# and, where it says how long the book is, its printed length
+PAGES_MARKER = '<span class="pdf-pages"></span>'
 
 
 def link_pdf(site: Path) -> None:
-    """Fill the home page's PDF marker with the sentence that links to ``site/book.pdf``."""
+    """Fill the home page's markers: the sentence that links to ``site/book.pdf``, and the
+    PDF's page count."""
     page = site / HOME_PAGE
     html = page.read_text(encoding="utf-8")
     if PDF_SENTENCE in html:
         return
-    if html.count(PDF_MARKER) != 1:
-        raise ValueError(f"{page} must hold the marker {PDF_MARKER!r} exactly once")
+    for marker in (PDF_MARKER, PAGES_MARKER):
+        if html.count(marker) != 1:
+            raise ValueError(f"{page} must hold the marker {marker!r} exactly once")
     if not (site / "book.pdf").exists():
         raise FileNotFoundError(f"{site / 'book.pdf'} does not exist: nothing to link to")
-    page.write_text(html.replace(PDF_MARKER, f'<span class="pdf-link">{PDF_SENTENCE}</span>'),
-                    encoding="utf-8")
+    from pypdf import PdfReader
+
+    pages = len(PdfReader(site / "book.pdf").pages)
+    html = html.replace(PDF_MARKER, f'<span class="pdf-link">{PDF_SENTENCE}</span>')
+    html = html.replace(
+        PAGES_MARKER, f'<span class="pdf-pages"> Printed, it runs to {pages} pages.</span>'
+    )
+    page.write_text(html, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

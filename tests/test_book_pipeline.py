@@ -451,7 +451,8 @@ def test_no_figure_text_is_smaller_than_the_size_rule_assumes():
 
 
 def test_browser_check_wants_a_cue_on_what_scrolls_sideways(tmp_path):
-    code = "<main><div class='highlight'><pre style='overflow-x:auto'>" + "x = 1; " * 80 + (
+    # 84 columns: fits a 1280 px screen, scrolls on a phone
+    code = "<main><div class='highlight'><pre style='overflow-x:auto'>" + "x = 1; " * 12 + (
         "</pre></div></main>")
     bare = _problems(tmp_path / "bare", code)
     assert any("scrolls sideways with no visible cue" in p for p in bare), bare
@@ -461,6 +462,29 @@ def test_browser_check_wants_a_cue_on_what_scrolls_sideways(tmp_path):
     shutil.copy(ROOT / "book" / "_static" / "book.css", site)
     cued = browser_check.check_site(site, _need_chromium(), pages=["index.html"])[0].problems
     assert cued == [], cued
+
+
+def test_browser_check_flags_code_and_output_that_scroll_sideways_at_1280_px(tmp_path):
+    def page(code: str, output: str) -> str:
+        return (
+            "<main><div class='cell'><details><summary>code</summary>"
+            f"<div class='highlight'><pre style='overflow-x:auto'>{code}</pre></div>"
+            "</details><div class='cell_output'><div class='output'>"
+            f"<pre style='overflow-x:auto'>{output}</pre></div></div></div></main>"
+        )
+
+    head = VIEWPORT + "<link rel='stylesheet' href='book.css'>"
+    wide = _site(tmp_path / "wide", page("y = 2; " * 40, "z" * 300), head)
+    shutil.copy(ROOT / "book" / "_static" / "book.css", wide)
+    found = browser_check.check_site(wide, _need_chromium(), pages=["index.html"])[0].problems
+    # the folded code is opened and measured; the output is one word too long to wrap
+    assert any("code block scrolls sideways at 1280 px" in p for p in found), found
+    assert any("output scrolls sideways at 1280 px" in p for p in found), found
+    # 88 columns of code, and a long output line that the book's style wraps at spaces
+    fits = _site(tmp_path / "fits", page("y" * 88, "a long printed line " * 20), head)
+    shutil.copy(ROOT / "book" / "_static" / "book.css", fits)
+    found = browser_check.check_site(fits, _need_chromium(), pages=["index.html"])[0].problems
+    assert not any("1280 px" in p for p in found), found
 
 
 def test_browser_check_flags_a_back_to_top_button_over_the_text(tmp_path):
@@ -477,23 +501,33 @@ def test_home_page_links_the_pdf_only_once_it_exists(tmp_path):
     site = tmp_path / "site"
     (site / "book").mkdir(parents=True)
     page = site / make_pdf.HOME_PAGE
-    page.write_text(f"<p>A syllabus.{make_pdf.PDF_MARKER}</p>", encoding="utf-8")
+    page.write_text(
+        f"<p>Long.{make_pdf.PAGES_MARKER}</p><p>A syllabus.{make_pdf.PDF_MARKER}</p>",
+        encoding="utf-8",
+    )
     with pytest.raises(FileNotFoundError, match="book.pdf"):
         make_pdf.link_pdf(site)
     assert "book.pdf" not in page.read_text(encoding="utf-8")
-    (site / "book.pdf").write_bytes(b"%PDF-1.7\n")
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(3):
+        writer.add_blank_page(width=200, height=200)
+    writer.write(site / "book.pdf")
     make_pdf.link_pdf(site)
     make_pdf.link_pdf(site)  # a second run changes nothing
     html = page.read_text(encoding="utf-8")
     assert html.count('href="../book.pdf"') == 1 and make_pdf.PDF_MARKER not in html
-    page.write_text("<p>no marker</p>", encoding="utf-8")
-    with pytest.raises(ValueError, match="marker"):
+    assert html.count("runs to 3 pages") == 1 and make_pdf.PAGES_MARKER not in html
+    page.write_text(f"<p>only one marker{make_pdf.PDF_MARKER}</p>", encoding="utf-8")
+    with pytest.raises(ValueError, match="pdf-pages"):
         make_pdf.link_pdf(site)
 
 
 def test_the_book_source_has_the_pdf_marker_and_no_hard_link():
     intro = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
     assert intro.count(make_pdf.PDF_MARKER) == 1 and "book.pdf" not in intro
+    assert intro.count(make_pdf.PAGES_MARKER) == 1
 
 
 def test_browser_check_wants_the_kit_slides_to_start(tmp_path):
