@@ -273,6 +273,72 @@ def session_readings(syllabus: Path = ROOT / "book" / "syllabus.md") -> list[tup
     return sessions
 
 
+ROUTE_RE = re.compile(r"^- \*\*(?P<name>[^*]+)\*\*(?P<body>.*?)(?=^- |^\S|\Z)", re.M | re.S)
+ROUTE_TIME_RE = re.compile(r"\(about (?P<n>\d+(?:\.\d+)?) (?P<unit>hours?|minutes?)\b")
+CHAPTERS_RE = re.compile(r"The book has (\d+) chapters")
+
+
+Route = tuple[str, float | None, list[str]]
+
+
+def route_readings(intro: Path = ROOT / "book" / "intro.md") -> list[Route]:
+    """(route name, stated minutes, its chapters) for each route the home page describes.
+
+    The routes are the bullets of the home page's "How to read it" section (after the
+    ``(intro-routes)=`` label). A route's chapters are the ones its bullet links with
+    ``{doc}``; a bullet that links the syllabus means the syllabus sessions' readings,
+    and one that links no chapter means every chapter. Its stated time is the
+    "(about N hours)" or "(about N minutes)" in the bullet.
+    """
+    text = intro.read_text(encoding="utf-8")
+    start = text.find("(intro-routes)=")
+    if start < 0:
+        return []
+    section = text[start:]
+    end = section.find("\n## ", section.find("## ") + 1)
+    section = section if end < 0 else section[:end]
+    every = [nb.stem for nb in toc_chapters()]
+    routes = []
+    for m in ROUTE_RE.finditer(section):
+        body = m.group("body")
+        links = re.findall(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`", body)
+        docs = list(dict.fromkeys(Path(d).stem for d in links))  # each chapter once
+        if "syllabus" in docs:
+            chapters = [c for _, session in session_readings() for c in session]
+        else:
+            chapters = [d for d in docs if d in every] or every
+        stated = ROUTE_TIME_RE.search(body)
+        minutes = None
+        if stated:
+            hours = stated.group("unit").startswith("h")
+            minutes = float(stated.group("n")) * (60 if hours else 1)
+        routes.append((m.group("name").strip(), minutes, chapters))
+    return routes
+
+
+def home_page_problems(rows: list[Stats], intro: Path = ROOT / "book" / "intro.md") -> list[str]:
+    """What the home page says about the book's length that the chapters do not bear out."""
+    by_name = {st.chapter: st for st in rows}
+    problems = []
+    count = CHAPTERS_RE.search(intro.read_text(encoding="utf-8"))
+    if count is None:
+        problems.append("home page: no 'The book has N chapters'")
+    elif int(count.group(1)) != len(by_name):
+        problems.append(f"home page: says {count.group(1)} chapters, the book has {len(by_name)}")
+    routes = route_readings(intro)
+    if not routes:
+        problems.append("home page: no reading routes found after (intro-routes)=")
+    for name, stated, chapters in routes:
+        minutes = sum(by_name[c].minutes for c in chapters if c in by_name)
+        if stated is None:
+            problems.append(f"home page: route {name!r} states no time")
+        elif abs(stated - minutes) > MAX_STATED_ERROR * minutes:
+            problems.append(
+                f"home page: route {name!r} states {stated:.0f} min, estimate {minutes:.0f}"
+            )
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
@@ -300,8 +366,20 @@ def main(argv: list[str] | None = None) -> int:
         for head, chapters in session_readings():
             minutes = sum(by_name[c].minutes for c in chapters if c in by_name)
             print(f"{head[:60]:60s} {minutes:4.0f} min  ({', '.join(chapters)})")
-    if args.check and bad:
-        print(f"reading_stats: {bad} chapter(s) over a limit", file=sys.stderr)
+    whole_book = not args.notebooks
+    if whole_book:
+        by_name = {st.chapter: st for st in rows}
+        print()
+        for name, stated, chapters in route_readings():
+            minutes = sum(by_name[c].minutes for c in chapters if c in by_name)
+            said = f"{stated:.0f}" if stated is not None else "-"
+            print(f"route {name[:40]:40s} {minutes:4.0f} min, states {said}")
+    home = home_page_problems(rows) if whole_book else []
+    for p in home:
+        print(p)
+    if args.check and (bad or home):
+        print(f"reading_stats: {bad} chapter(s) over a limit; {len(home)} home-page problem(s)",
+              file=sys.stderr)
         return 1
     return 0
 

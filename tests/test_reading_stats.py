@@ -128,3 +128,53 @@ def test_no_syllabus_session_assigns_more_than_about_90_minutes_of_reading():
     for head, chapters in reading_stats.session_readings():
         minutes = sum(by_name[c].minutes for c in chapters)
         assert minutes <= 95, f"{head}: {minutes:.0f} min of reading"
+
+
+INTRO = """# Home
+
+The book has 3 chapters.
+
+(intro-routes)=
+## How to read it
+
+- **All of it** (about 1 hours), straight through.
+- **The short one** (about 25 minutes): {doc}`part/a` then {doc}`part/b`,
+  and {doc}`b <part/b>` again.
+- **No time given**: {doc}`part/c`.
+
+## Next section
+
+- **Not a route** (about 9 hours): {doc}`part/a`.
+"""
+
+
+def test_home_page_routes_and_their_times(tmp_path, monkeypatch):
+    intro = tmp_path / "intro.md"
+    intro.write_text(INTRO, encoding="utf-8")
+    chapters = [tmp_path / f"{name}.ipynb" for name in "abc"]
+    monkeypatch.setattr(reading_stats, "toc_chapters", lambda: chapters)
+    routes = reading_stats.route_readings(intro)
+    assert routes == [
+        ("All of it", 60.0, ["a", "b", "c"]),
+        ("The short one", 25.0, ["a", "b"]),  # a chapter linked twice counts once
+        ("No time given", None, ["c"]),
+    ]
+    rows = [reading_stats.Stats(name, main_words=200 * 20) for name in "abc"]  # 20 min each
+    problems = reading_stats.home_page_problems(rows, intro)
+    # all of it: 60 stated, 60 measured; the short one: 25 stated, 40 measured
+    assert problems == [
+        "home page: route 'The short one' states 25 min, estimate 40",
+        "home page: route 'No time given' states no time",
+    ]
+    rows.append(reading_stats.Stats("d", main_words=200 * 20))
+    assert "home page: says 3 chapters, the book has 4" in reading_stats.home_page_problems(
+        rows, intro
+    )
+
+
+def test_the_home_page_states_the_length_of_the_book_and_each_route():
+    routes = reading_stats.route_readings()
+    assert len(routes) >= 3
+    rows = [reading_stats.analyse(reading_stats.twin_of(nb))
+            for nb in reading_stats.toc_chapters()]
+    assert reading_stats.home_page_problems(rows) == []
