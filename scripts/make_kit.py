@@ -25,6 +25,7 @@ The script fails (exit 1) on a session whose exercises or demonstration it canno
 from __future__ import annotations
 
 import argparse
+import copy
 import html
 import re
 import shutil
@@ -268,19 +269,32 @@ def _equation_slide(nb: nbformat.NotebookNode, title: str) -> list[nbformat.Note
     return slides
 
 
+HIDDEN_INPUT_TAGS = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+
+
 def _demo_cells(nb: nbformat.NotebookNode, section: str) -> list[nbformat.NotebookNode]:
-    """The first visible code cell with output under the heading ``section``."""
+    """The demonstration under the heading ``section``: its first visible code cell, with
+    that cell's output, or else with the output of the first folded cell after it (a
+    chapter shows the idea in a visible cell and folds the table that displays the
+    result), as one slide."""
     inside = False
+    shown = None
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             heads = re.findall(r"^#{2,4}\s+(.*)$", cell.source, re.M)
             if heads:
+                if shown is not None:
+                    break
                 inside = any(h.strip() == section for h in heads)
             continue
-        tags = set(cell.metadata.get("tags", []))
-        if inside and cell.get("outputs") and not tags & {"remove-cell", "remove-input",
-                                                          "hide-input", "hide-cell"}:
-            return [_slide(cell)]
+        if not inside:
+            continue
+        visible = not set(cell.metadata.get("tags", [])) & HIDDEN_INPUT_TAGS
+        if shown is None and visible:
+            shown = copy.deepcopy(cell)
+        if shown is not None and cell.get("outputs"):
+            shown.outputs = copy.deepcopy(cell.outputs)
+            return [_slide(shown)]
     return []
 
 
