@@ -105,6 +105,12 @@ EXERCISES_JS = r"""
   const title = article.querySelector("h1");
   if (title && !document.querySelector("#jb-print-docs-body > h1")) kept.prepend(title);
   article.replaceChildren(kept);
+  // nothing below the last line: a solution box that ends at the foot of a page must not
+  // push its bottom padding and border onto a page of their own
+  for (let last = kept.lastElementChild; last; last = last.lastElementChild) {
+    last.style.marginBottom = "0";
+    last.style.paddingBottom = "0";
+  }
   return count;
 }
 """
