@@ -137,6 +137,18 @@ class NoPE(PositionScheme):
         return q, k
 
 
+def _check_positions_follow(positions: torch.Tensor, cached: torch.Tensor) -> None:
+    """Explicit positions of new tokens must come after every cached one, per sequence
+    (a repeated or earlier position would put two keys at one place)."""
+    last = cached[..., -1:]  # [1] or [b, 1]
+    if bool((positions.min(dim=-1, keepdim=True).values <= last).any()):
+        raise ValueError(
+            f"positions of the new tokens must be greater than the last cached position "
+            f"{last.flatten().tolist()[:4]}, got {positions.flatten().tolist()[:8]}: "
+            "pass positions that continue the sequence, or leave positions=None"
+        )
+
+
 class KVCache:
     """Keys and values of the tokens seen so far, for one attention layer (decoding).
 
@@ -149,19 +161,33 @@ class KVCache:
     """
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Empty the cache and release it from its layer and scheme (for a new sequence)."""
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
         self.positions: torch.Tensor | None = None
         self._owner: int | None = None
+        self._scheme: object = None
 
-    def claim(self, owner: object) -> None:
-        """Tie the cache to the layer ``owner`` (done by the first append); refuse others."""
+    def claim(self, owner: object, scheme: object = None) -> None:
+        """Tie the cache to the layer ``owner`` and the position scheme it fills the cache
+        with (done by the first call); refuse another layer, or the same layer with another
+        scheme (its cached keys were rotated or biased by the first one)."""
         if self._owner is None:
-            self._owner = id(owner)
-        elif self._owner != id(owner):
+            self._owner, self._scheme = id(owner), scheme
+            return
+        if self._owner != id(owner):
             raise ValueError(
                 "this KVCache already holds the keys of another attention layer: give every "
                 "layer its own posemb.KVCache"
+            )
+        if self._scheme is not scheme:
+            raise ValueError(
+                f"this KVCache was filled with scheme {type(self._scheme).__name__}, and the "
+                f"layer now has {type(scheme).__name__}: the cached keys belong to the first; "
+                "call cache.reset() and run the prompt again"
             )
 
     def next_positions(self, n: int, device: torch.device) -> torch.Tensor:
@@ -184,6 +210,11 @@ class KVCache:
         if self.k is None:
             self.k, self.v, self.positions = k, v, positions
         else:
+            if k.dtype != self.k.dtype:
+                raise ValueError(
+                    f"the cache holds keys of dtype {self.k.dtype}, the new keys are "
+                    f"{k.dtype}: convert the module (or reset the cache) so that they agree"
+                )
             if k.shape[0] != self.k.shape[0] or k.shape[1] != self.k.shape[1]:
                 raise ValueError(
                     f"the cache holds keys [b, h_kv, t, d]={tuple(self.k.shape)}, the new keys "
@@ -380,6 +411,12 @@ class MultiHeadAttention(nn.Module):
                     "(it counts over earlier keys; future keys would get a bias): "
                     "use causal=True"
                 )
+            if getattr(scheme, "bidirectional", True) is False and not causal:
+                raise ValueError(
+                    f"scheme {type(scheme).__name__} was built with bidirectional=False: "
+                    "future keys would share the bucket of distance 0; use causal=True, or "
+                    "build the scheme with bidirectional=True for attention without a mask"
+                )
             for name, want in (("num_heads", num_heads), ("head_dim", self.head_dim)):
                 have = getattr(scheme, name, None)
                 if have is not None and have != want:
@@ -432,7 +469,7 @@ class MultiHeadAttention(nn.Module):
                     "cached at an earlier length no longer match; fix seq_len in the scheme, "
                     "or recompute without a cache"
                 )
-            cache.claim(self)
+            cache.claim(self, self.scheme)
         b, n, _ = x.shape
         if positions is None:
             positions = (
@@ -443,6 +480,8 @@ class MultiHeadAttention(nn.Module):
         else:
             positions = as_positions(positions).to(x.device)
             check_seq_positions("positions", positions, n, batch=b)
+            if cache is not None and cache.length and not torch.compiler.is_compiling():
+                _check_positions_follow(positions, cache.positions)
         h, hk, d = self.num_heads, self.num_kv_heads, self.head_dim
         q, k, v = self.qkv(x).split((h * d, hk * d, hk * d), dim=-1)
         q = q.view(b, n, h, d).transpose(1, 2)  # [b, h, n, d]

@@ -533,6 +533,13 @@ def rope_frequencies(
         )
     if rope_type == "default":
         return inv_freq, 1.0
+    if rope_type in _EXTENDING_TYPES:
+        given = _real(scaling, "factor", rope_type)
+        if given is not None and given < 1:
+            raise ValueError(
+                f"scaling['factor'] must be >= 1 for rope_type {rope_type!r} (it extends the "
+                f"context by that factor; below 1 it would shorten it), got {given!r}"
+            )
     if rope_type == "linear":
         return inv_freq / _real(scaling, "factor", rope_type, required=True), 1.0
     if rope_type == "ntk":
@@ -555,6 +562,10 @@ def rope_frequencies(
     if rope_type == "llama3":
         return _llama3(inv_freq, scaling), 1.0
     return _longrope(inv_freq, dim, scaling, seq_len, max_positions)
+
+
+# types whose factor extends the context (LongRoPE's factor only sets its temperature)
+_EXTENDING_TYPES = ("linear", "ntk", "dynamic", "yarn", "llama3")
 
 
 def _one_past_max(pos: torch.Tensor) -> int:

@@ -14,6 +14,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+import posemb
 from posemb import (
     LearnedPositionalEmbedding,
     MultiHeadAttention,
@@ -211,3 +212,67 @@ def test_functional_errors():
         attention(q, q, q, bias=torch.zeros(1, 3, 3))  # would broadcast silently otherwise
     with pytest.raises(ValueError, match="q_len"):
         attention(q, q[:, :, :2], q[:, :, :2], causal=True)
+
+
+# --- silent wrong results that now raise (issue 23) -----------------------------------------
+
+
+def test_a_cache_refuses_a_scheme_swapped_after_prefill():
+    mha = posemb.MultiHeadAttention(32, 4, scheme=posemb.Rotary(8), causal=True)
+    cache = posemb.KVCache()
+    mha(torch.randn(1, 5, 32), cache=cache)
+    mha.scheme = posemb.ALiBi(4)
+    with pytest.raises(ValueError, match="filled with scheme Rotary.*reset"):
+        mha(torch.randn(1, 1, 32), cache=cache)
+    cache.reset()  # a new sequence: the cache takes the new scheme
+    mha(torch.randn(1, 5, 32), cache=cache)
+    assert cache.length == 5
+
+
+def test_explicit_decode_positions_must_continue_the_cache():
+    mha = posemb.MultiHeadAttention(32, 4, scheme=posemb.Rotary(8), causal=True)
+    cache = posemb.KVCache()
+    mha(torch.randn(1, 8, 32), cache=cache)  # positions 0..7
+    with pytest.raises(ValueError, match="greater than the last cached position"):
+        mha(torch.randn(1, 1, 32), positions=torch.tensor([7]), cache=cache)
+    mha(torch.randn(1, 1, 32), positions=torch.tensor([8]), cache=cache)
+    with pytest.raises(ValueError, match=r"last cached position \[8\]"):
+        mha(torch.randn(1, 1, 32), positions=torch.tensor([8]), cache=cache)
+    # a gap is allowed (a skipped token), and per-sequence positions are checked per row
+    mha(torch.randn(1, 1, 32), positions=torch.tensor([10]), cache=cache)
+    assert cache.positions.tolist() == list(range(9)) + [10]
+    batch = posemb.MultiHeadAttention(32, 4, scheme=posemb.ALiBi(4), causal=True)
+    rows = posemb.KVCache()
+    batch(torch.randn(2, 3, 32), positions=torch.tensor([[0, 1, 2], [4, 5, 6]]), cache=rows)
+    with pytest.raises(ValueError, match="greater than"):
+        batch(torch.randn(2, 1, 32), positions=torch.tensor([[3], [6]]), cache=rows)
+
+
+def test_a_cache_refuses_keys_of_another_dtype():
+    mha = posemb.MultiHeadAttention(32, 4, scheme=posemb.Rotary(8), causal=True)
+    cache = posemb.KVCache()
+    mha(torch.randn(1, 4, 32), cache=cache)
+    mha.double()
+    with pytest.raises(ValueError, match="dtype torch.float32.*torch.float64"):
+        mha(torch.randn(1, 1, 32, dtype=torch.float64), cache=cache)
+
+
+def test_a_one_directional_t5_bias_needs_causal_attention():
+    t5 = posemb.T5RelativeBias(4, bidirectional=False)
+    with pytest.raises(ValueError, match="bidirectional=False.*causal=True"):
+        posemb.MultiHeadAttention(32, 4, scheme=t5, causal=False)
+    posemb.MultiHeadAttention(32, 4, scheme=t5, causal=True)
+    posemb.MultiHeadAttention(32, 4, scheme=posemb.T5RelativeBias(4), causal=False)
+
+
+@pytest.mark.parametrize("rope_type", ["linear", "ntk", "dynamic", "yarn", "llama3"])
+def test_a_scaling_factor_below_one_is_refused(rope_type):
+    scaling = {"rope_type": rope_type, "factor": 0.5}
+    if rope_type in ("yarn", "llama3"):
+        scaling["original_max_position_embeddings"] = 64
+    if rope_type == "llama3":
+        scaling.update(low_freq_factor=1.0, high_freq_factor=4.0)
+    with pytest.raises(ValueError, match=r"factor'\] must be >= 1"):
+        posemb.rope_frequencies(16, 10_000.0, scaling, max_positions=128)
+    scaling["factor"] = 1.0  # no change is allowed
+    posemb.rope_frequencies(16, 10_000.0, scaling, max_positions=128)
