@@ -529,6 +529,10 @@ def test_hf_style_dicts_are_accepted():
     assert rope_frequencies(16, 10000.0, partial)[0].shape == (8,)  # dim is the rotary dim
     assert set(ROPE_TYPES) == {"default", "linear", "ntk", "dynamic", "yarn", "llama3", "longrope"}
     assert set(ROPE_TYPES) - {"ntk", "default"} <= set(ROPE_INIT_FUNCTIONS)
+    # what the FAQ says: transformers has one more type, posemb refuses it by name
+    assert set(ROPE_INIT_FUNCTIONS) - set(ROPE_TYPES) == {"proportional"}
+    with pytest.raises(ValueError, match="'proportional'"):
+        rope_frequencies(16, 10000.0, {"rope_type": "proportional", "factor": 2.0})
 
 
 # ----------------------------------------------------------------------------- modules
