@@ -35,6 +35,7 @@ Angles are computed in float64 and cast once to the requested dtype.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import numbers
@@ -695,17 +696,67 @@ def _pair_views(t: torch.Tensor, r: int, layout: str) -> tuple[torch.Tensor, tor
     return t[..., 0:r:2], t[..., 1:r:2]
 
 
+def _seq_to_minus2(
+    x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, seq_dim: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int | None]:
+    """Move ``x``'s sequence axis ``seq_dim`` to -2 (and ``cos``/``sin``'s, when they have
+    as many dims as ``x``); return the axis to move the result back to, or None."""
+    if isinstance(seq_dim, bool) or not isinstance(seq_dim, int):
+        raise TypeError(f"seq_dim must be an int, got {seq_dim!r}")
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        return x, cos, sin, None  # _check_rope_args explains what x must be
+    if not -x.dim() <= seq_dim < x.dim():
+        raise ValueError(
+            f"seq_dim must name an axis of x {tuple(x.shape)} other than the last (the "
+            f"features), got {seq_dim}"
+        )
+    axis = seq_dim % x.dim()
+    if axis == x.dim() - 1:
+        raise ValueError(
+            f"seq_dim={seq_dim} is x's last axis, which holds the features; the sequence "
+            "axis is another one"
+        )
+    if axis == x.dim() - 2:
+        return x, cos, sin, None
+    x = x.movedim(axis, -2)
+    if isinstance(cos, torch.Tensor) and cos.dim() == x.dim():
+        cos, sin = cos.movedim(axis, -2), sin.movedim(axis, -2)
+    return x, cos, sin, axis
+
+
+@contextlib.contextmanager
+def _moved_axes_note(back: int | None, seq_dim: int):
+    """Say, in a shape error, that x's axes were reordered for ``seq_dim``."""
+    try:
+        yield
+    except ValueError as err:
+        if back is None:
+            raise
+        raise ValueError(
+            f"{err} (shapes as seen with x's sequence axis, seq_dim={seq_dim}, moved to -2)"
+        ) from None
+
+
 def apply_rope_reference(
-    x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layout: str = "half"
+    x: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    layout: str = "half",
+    *,
+    seq_dim: int = -2,
 ) -> torch.Tensor:
     """The textbook formula ``x * cos + rotate(x) * sin`` on the first ``r`` features.
 
     ``rotate`` maps each pair ``(a, b)`` to ``(-b, a)``. Differentiable and easy to read;
     :func:`apply_rope` computes the same numbers faster. float16 and bfloat16 inputs are
-    computed in float32 and rounded once. Book chapter: "Rotary positions".
+    computed in float32 and rounded once. ``seq_dim`` is as in :func:`apply_rope`. Book
+    chapter: "Rotary positions".
     """
-    r = _check_rope_args(x, cos, sin, layout)
-    return _rope_reference(x, cos, sin, r, layout)
+    x, cos, sin, back = _seq_to_minus2(x, cos, sin, seq_dim)
+    with _moved_axes_note(back, seq_dim):
+        r = _check_rope_args(x, cos, sin, layout)
+    out = _rope_reference(x, cos, sin, r, layout)
+    return out if back is None else out.movedim(-2, back)
 
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -742,6 +793,7 @@ def apply_rope(
     layout: str = "half",
     *,
     backend: str = "eager",
+    seq_dim: int = -2,
 ) -> torch.Tensor:
     """Rotate ``x`` ``[..., n, d]`` by RoPE angles given as ``cos``, ``sin`` ``[n, r]``.
 
@@ -759,6 +811,11 @@ def apply_rope(
     that formula in float32 on ``cos``/``sin`` rounded to ``x.dtype``, rounded once.
 
     Args:
+        seq_dim: the axis of ``x`` that holds the sequence (default -2, ``[..., n, d]``).
+            For ``[b, n, h, d]`` tensors (transformers' GPT-J and FlashAttention layouts)
+            pass ``seq_dim=1`` (or -3): without it, a ``cos`` of ``[n, r]`` would be
+            applied along the heads, silently, whenever ``n == h``. A ``cos``/``sin`` with
+            as many dims as ``x`` follows the same axes as ``x``.
         backend: ``"eager"`` (default): without autograd and for inputs of 2**16 elements
             or more, a blocked kernel of plain ATen operations
             (``posemb._rope_kernels.rope_eager_into``); otherwise the textbook formula.
@@ -768,6 +825,11 @@ def apply_rope(
             elements or more, eager below. Under autograd or inside ``torch.compile``
             every backend uses the formula. Book chapter: "Rotary positions".
     """
+    x, cos, sin, back = _seq_to_minus2(x, cos, sin, seq_dim)
+    if back is not None:
+        with _moved_axes_note(back, seq_dim):
+            out = apply_rope(x, cos, sin, layout, backend=backend)
+        return out.movedim(-2, back)
     r = _check_rope_args(x, cos, sin, layout)
     if backend not in ROPE_BACKENDS:
         raise ValueError(f"backend must be one of {ROPE_BACKENDS}, got {backend!r}")

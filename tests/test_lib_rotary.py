@@ -348,3 +348,42 @@ def test_far_positions_cost_what_near_ones_cost():
     want = rope_cos_sin(torch.tensor([5, 10**9]), 8)
     assert torch.equal(c, want[0]) and torch.equal(s, want[1])
     assert sorted(b.numel() for b in rope.buffers()) == [4]  # only inv_freq [d/2]
+
+
+# --- the sequence axis (issue 23) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", [apply_rope, apply_rope_reference])
+@pytest.mark.parametrize("layout", ["half", "interleaved"])
+def test_seq_dim_rotates_b_n_h_d_tensors_along_the_sequence(fn, layout):
+    # [b, n, h, d] with n == h: the default axis (-2) would rotate along the heads
+    b, n, h, d = 2, 4, 4, 8
+    x = torch.randn(b, n, h, d, dtype=torch.float64)
+    cos, sin = rope_cos_sin(torch.arange(n), d, dtype=torch.float64, layout=layout)
+    want = fn(x.transpose(1, 2), cos, sin, layout).transpose(1, 2)  # [b, n, h, d]
+    assert torch.equal(fn(x, cos, sin, layout, seq_dim=1), want)
+    assert torch.equal(fn(x, cos, sin, layout, seq_dim=-3), want)
+    assert not torch.allclose(fn(x, cos, sin, layout), want)  # what seq_dim prevents
+    # per-sequence cos/sin with as many dims as x follow x's axes: [b, n, 1, r]
+    pos = torch.stack([torch.arange(n), torch.arange(n) + 5])  # [b, n]
+    cos_b, sin_b = rope_cos_sin(pos, d, dtype=torch.float64, layout=layout)  # [b, n, r]
+    per_seq = fn(x, cos_b[:, :, None], sin_b[:, :, None], layout, seq_dim=1)
+    moved = fn(x.transpose(1, 2), cos_b[:, None], sin_b[:, None], layout)
+    assert torch.equal(per_seq, moved.transpose(1, 2))
+
+
+def test_seq_dim_on_the_fast_path_and_its_errors():
+    x = torch.randn(2, 300, 8, 64)  # large enough for the blocked eager kernel
+    cos, sin = rope_cos_sin(torch.arange(300), 64)
+    want = apply_rope(x.transpose(1, 2), cos, sin).transpose(1, 2)
+    assert torch.equal(apply_rope(x, cos, sin, seq_dim=1), want)
+    small = torch.randn(2, 5, 4, 8)
+    c4, s4 = rope_cos_sin(torch.arange(4), 8)
+    with pytest.raises(ValueError, match=r"\[n, r\] = \[5, r\].*seq_dim=1, moved to -2"):
+        apply_rope(small, c4, s4, seq_dim=1)  # 5 positions on axis 1, cos for 4
+    with pytest.raises(ValueError, match="last axis, which holds the features"):
+        apply_rope(small, c4, s4, seq_dim=-1)
+    with pytest.raises(ValueError, match="seq_dim must name an axis"):
+        apply_rope(small, c4, s4, seq_dim=4)
+    with pytest.raises(TypeError, match="seq_dim must be an int"):
+        apply_rope(small, c4, s4, seq_dim=True)
