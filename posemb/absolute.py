@@ -46,6 +46,11 @@ def inverse_frequencies(
     Shared by the sinusoidal embedding (chapter "Absolute positions") and RoPE (chapter
     "Rotary positions"): pair ``i`` turns by ``pos * base**(-2i/dim)`` radians at ``pos``.
 
+    Args:
+        dim: width ``dim`` the frequencies are for; must be even (one frequency per pair).
+        base: frequency base (10000 in Vaswani et al. 2017).
+        device: where to put the result.
+
     Returns:
         float64 tensor ``[dim // 2]``.
     """
@@ -100,6 +105,13 @@ def sinusoidal_table(
     Row ``pos`` is :func:`sinusoidal_embedding` at ``pos``: even columns sine, odd columns
     cosine. Book chapter: "Absolute positions".
 
+    Args:
+        num_positions: number of rows (positions ``0 .. num_positions - 1``); may be 0.
+        dim: embedding width; must be even.
+        base: frequency base (10000 in the paper).
+        dtype: output dtype (floating). Angles are computed in float64 and cast once.
+        device: where to put the table.
+
     Returns:
         ``[num_positions, dim]`` tensor of ``dtype``.
     """
@@ -132,7 +144,12 @@ class SinusoidalPositionalEmbedding(PositionScheme):
     def embed_positions(
         self, positions: torch.Tensor | int | list[int], *, dtype: torch.dtype = torch.float32
     ) -> torch.Tensor:
-        """Return ``[..., dim]`` vectors for ``positions`` of shape ``[...]``."""
+        """Return ``[..., dim]`` vectors for ``positions`` of shape ``[...]``.
+
+        Args:
+            positions: integer or real tensor of any shape ``[...]`` (or an int / list of ints).
+            dtype: output dtype (floating); angles are computed in float64.
+        """
         return sinusoidal_embedding(positions, self.dim, self.base, dtype=dtype)
 
     def extra_repr(self) -> str:
@@ -169,6 +186,13 @@ class LearnedPositionalEmbedding(PositionScheme):
 
         The range check reads the positions (a host synchronisation), eagerly only; under
         ``torch.compile`` an out-of-range index fails inside the lookup instead.
+
+        Args:
+            positions: integer tensor of any shape ``[...]`` (or an int / list of ints), each
+                in ``[0, num_positions - 1]``.
+
+        Raises:
+            IndexError: a position lies outside the table (checked eagerly only).
         """
         pos = as_positions(positions, integer=True)
         checkable = pos.device.type != "meta" and not torch.compiler.is_compiling()

@@ -174,7 +174,15 @@ class KVCache:
     def claim(self, owner: object, scheme: object = None) -> None:
         """Tie the cache to the layer ``owner`` and the position scheme it fills the cache
         with (done by the first call); refuse another layer, or the same layer with another
-        scheme (its cached keys were rotated or biased by the first one)."""
+        scheme (its cached keys were rotated or biased by the first one).
+
+        Args:
+            owner: the attention layer that fills the cache (compared by identity).
+            scheme: the layer's position scheme, or None (compared by identity).
+
+        Raises:
+            ValueError: the cache belongs to another layer, or was filled with another scheme.
+        """
         if self._owner is None:
             self._owner, self._scheme = id(owner), scheme
             return
@@ -192,7 +200,12 @@ class KVCache:
 
     def next_positions(self, n: int, device: torch.device) -> torch.Tensor:
         """Positions that continue the cached ones: ``last + 1 .. last + n`` per sequence
-        (``0 .. n - 1`` when empty), ``[n]`` or ``[b, n]`` like the cached positions."""
+        (``0 .. n - 1`` when empty), ``[n]`` or ``[b, n]`` like the cached positions.
+
+        Args:
+            n: how many new tokens need positions.
+            device: where to put the positions.
+        """
         if self.positions is None or self.positions.shape[-1] == 0:
             return torch.arange(n, device=device)
         last = self.positions[..., -1:]  # [1] or [b, 1]
@@ -206,7 +219,17 @@ class KVCache:
     def append(
         self, k: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Add the new tokens' ``k``, ``v``, ``positions``; return the whole cache."""
+        """Add the new tokens' ``k``, ``v``, ``positions``; return the whole cache.
+
+        Args:
+            k: ``[b, h_kv, n, d]`` keys of the new tokens (after the scheme's rotation).
+            v: ``[b, h_kv, n, dv]`` values of the new tokens.
+            positions: ``[n]`` or ``[b, n]`` positions of the new tokens.
+
+        Returns:
+            ``(k, v, positions)`` of every cached token: ``[b, h_kv, t, d]``,
+            ``[b, h_kv, t, dv]`` and ``[t]`` or ``[b, t]``.
+        """
         if self.k is None:
             self.k, self.v, self.positions = k, v, positions
         else:
@@ -242,6 +265,11 @@ def causal_mask(
     Queries are the *last* ``q_len`` of the ``k_len`` keys (bottom-right alignment, as when
     decoding with a key/value cache): query ``i`` sits at position ``i + k_len - q_len`` and
     sees keys ``j <= i + k_len - q_len``.
+
+    Args:
+        q_len: number of queries ``q``; at most ``k_len``.
+        k_len: number of keys ``k``.
+        device: where to build the mask.
     """
     check_int("q_len", q_len)
     check_int("k_len", k_len)

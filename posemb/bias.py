@@ -62,6 +62,9 @@ def alibi_slopes(num_heads: int) -> torch.Tensor:
     float32, so its slopes can differ from these by a few float32 ulps (measured: at most
     6e-8 absolute for 1..64 heads); these are the correctly rounded values.
     Book chapter: "Linear biases".
+
+    Args:
+        num_heads: number of heads ``n`` (1 or more).
     """
     check_int("num_heads", num_heads, minimum=1)
 
@@ -105,6 +108,12 @@ def alibi_bias(num_heads: int, q_len: int, k_len: int, offset: int = 0) -> torch
 
     The paper applies it with a causal mask (only ``j <= i`` matters); the absolute value
     makes the same tensor usable without one. Book chapter: "Linear biases".
+
+    Args:
+        num_heads: number of heads ``h`` (the slopes of :func:`alibi_slopes`).
+        q_len: number of queries ``q``.
+        k_len: number of keys ``k`` (at positions ``0 .. k - 1``).
+        offset: position of the first query (an int).
     """
     slopes = alibi_slopes(num_heads).double()  # [h]
     check_int("q_len", q_len)
@@ -119,6 +128,9 @@ class ALiBi(PositionScheme):
     """The ALiBi scheme (Press et al. 2022), kind ``"bias"``, fixed slopes in a buffer.
 
     Book chapter: "Linear biases".
+
+    Args:
+        num_heads: number of heads ``h`` (the slopes of :func:`alibi_slopes`).
     """
 
     kind = "bias"
@@ -129,7 +141,12 @@ class ALiBi(PositionScheme):
         self.register_buffer("slopes", alibi_slopes(num_heads))  # [h]
 
     def position_bias(self, q_positions, k_positions) -> torch.Tensor:
-        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`linear_bias`."""
+        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`linear_bias`.
+
+        Args:
+            q_positions: ``[q]`` or ``[b, q]``.
+            k_positions: ``[k]`` or ``[b, k]``.
+        """
         return linear_bias(self.slopes, q_positions, k_positions)
 
     def extra_repr(self) -> str:
@@ -148,6 +165,12 @@ def kerple_bias(
     (the paper requires ``0 < r2 <= 2``). ``r1``, ``r2`` are ``[h]``, positive (checked:
     a negative ``r2`` would give NaN). Returns ``[h, q, k]`` (or ``[b, h, q, k]``).
     Book chapter: "Linear biases".
+
+    Args:
+        distance: ``[q, k]`` (or ``[b, q, k]``) distances ``|i - j|``.
+        r1: ``[h]`` positive per-head scales.
+        r2: ``[h]`` positive per-head rates (``"log"``) or exponents (``"power"``).
+        variant: ``"log"`` or ``"power"``.
     """
     if variant not in KERPLE_VARIANTS:
         raise ValueError(f"variant must be one of {KERPLE_VARIANTS}, got {variant!r}")
@@ -174,6 +197,10 @@ class KerpleBias(PositionScheme):
     Positivity is kept by a parametrisation rather than clamping: ``r1 = softplus(raw1)``;
     for ``"log"`` ``r2 = softplus(raw2)``; for ``"power"`` ``r2 = 2 * sigmoid(raw2)`` in
     ``(0, 2)``. All start at ``r1 = r2 = 1``. Book chapter: "Linear biases".
+
+    Args:
+        num_heads: number of heads ``h`` (one ``r1`` and one ``r2`` each).
+        variant: ``"log"`` or ``"power"`` (see :func:`kerple_bias`).
     """
 
     kind = "bias"
@@ -199,7 +226,12 @@ class KerpleBias(PositionScheme):
         return 2.0 * torch.sigmoid(self.raw_r2)  # [h]
 
     def position_bias(self, q_positions, k_positions) -> torch.Tensor:
-        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`kerple_bias`."""
+        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`kerple_bias`.
+
+        Args:
+            q_positions: ``[q]`` or ``[b, q]``.
+            k_positions: ``[k]`` or ``[b, k]``.
+        """
         dist = _distances(q_positions, k_positions, self.raw_r1.device)  # [(b,) q, k]
         # r1, r2 > 0 by the parametrisation: no data checks needed
         return _kerple(dist, self.r1, self.r2, self.variant)  # [(b,) h, q, k]
@@ -219,6 +251,12 @@ def fire_distance(
     ``[q, k]`` (``[b, q, k]`` for per-sequence positions), in ``[0, 1]`` for ``j <= i``
     (Li et al. 2023). ``c`` and the threshold ``L`` must be positive. Book chapter:
     "Linear biases".
+
+    Args:
+        q_positions: ``[q]`` or ``[b, q]``.
+        k_positions: ``[k]`` or ``[b, k]``.
+        c: the scale ``c`` of ``psi`` (a scalar tensor or a float), positive.
+        threshold: the threshold ``L`` (a scalar tensor or a float), positive.
     """
     c = c if isinstance(c, torch.Tensor) else torch.tensor(float(c))
     threshold = torch.as_tensor(threshold, dtype=c.dtype, device=c.device)
@@ -245,6 +283,13 @@ def fire_bias(
 
     Returns ``[h, q, k]`` (``[b, h, q, k]`` for per-sequence positions). Book chapter:
     "Linear biases".
+
+    Args:
+        mlp: a module mapping ``[..., 1]`` to ``[..., h]``.
+        q_positions: ``[q]`` or ``[b, q]``.
+        k_positions: ``[k]`` or ``[b, k]``.
+        c: the scale ``c`` of ``psi`` (a scalar tensor or a float), positive.
+        threshold: the threshold ``L`` (a scalar tensor or a float), positive.
     """
     x = fire_distance(q_positions, k_positions, c, threshold)  # [(b,) q, k]
     return _fire_mlp(mlp, x)
@@ -289,12 +334,22 @@ class FireBias(PositionScheme):
         self.log_threshold = nn.Parameter(torch.tensor(math.log(threshold)))
 
     def normalised_distance(self, q_positions, k_positions) -> torch.Tensor:
-        """``psi(|i - j|) / psi(max(i, L))``, ``[q, k]`` in ``[0, 1]`` for ``j <= i``."""
+        """``psi(|i - j|) / psi(max(i, L))``, ``[q, k]`` in ``[0, 1]`` for ``j <= i``.
+
+        Args:
+            q_positions: ``[q]`` or ``[b, q]``.
+            k_positions: ``[k]`` or ``[b, k]``.
+        """
         # c and L are positive by construction (exponentials): no data checks needed
         return _fire_distance(q_positions, k_positions, self.log_c.exp(), self.log_threshold.exp())
 
     def position_bias(self, q_positions, k_positions) -> torch.Tensor:
-        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`fire_bias`."""
+        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`fire_bias`.
+
+        Args:
+            q_positions: ``[q]`` or ``[b, q]``.
+            k_positions: ``[k]`` or ``[b, k]``.
+        """
         return _fire_mlp(self.mlp, self.normalised_distance(q_positions, k_positions))
 
     def extra_repr(self) -> str:

@@ -37,6 +37,12 @@ def cope_positions(
 
     Only keys with ``k_position <= q_position`` count (causal). Positions are ``[n]`` or
     ``[b, n]``. Returns ``[b, h, q, k]`` (zero for future keys). Book chapter: "NoPE and CoPE".
+
+    Args:
+        q: ``[b, h, q, d]`` queries.
+        k: ``[b, h, k, d]`` keys.
+        q_positions: ``[q]`` or ``[b, q]``.
+        k_positions: ``[k]`` or ``[b, k]``.
     """
     check_qk(q, k)
     qp, kp = pair_positions(q_positions, k_positions, device=q.device)
@@ -96,7 +102,14 @@ class CoPE(PositionScheme):
         self.pos_emb = nn.Parameter(torch.zeros(npos_max, head_dim))  # [P, d]
 
     def content_bias(self, q, k, q_positions, k_positions):
-        """``[b, h, q, k]``: :func:`cope_positions`, then :func:`cope_bias`."""
+        """``[b, h, q, k]``: :func:`cope_positions`, then :func:`cope_bias`.
+
+        Args:
+            q: ``[b, h, q, d]`` queries.
+            k: ``[b, h, k, d]`` keys (they set the gates that count positions).
+            q_positions: ``[q]`` or ``[b, q]``.
+            k_positions: ``[k]`` or ``[b, k]``.
+        """
         check_qk(q, k)
         if q.shape[-1] != self.head_dim:
             raise ValueError(f"q last dim must be head_dim={self.head_dim}, got {q.shape[-1]}")

@@ -50,6 +50,12 @@ def relative_positions(
 
     ``offset`` is the position of the first query (queries at ``offset .. offset + q - 1``,
     keys at ``0 .. k - 1``). Book chapter: "Relative positions".
+
+    Args:
+        q_len: number of queries ``q``.
+        k_len: number of keys ``k``.
+        offset: position of the first query (an int, may be negative).
+        device: where to build the result.
     """
     check_int("q_len", q_len)
     check_int("k_len", k_len)
@@ -77,6 +83,14 @@ def t5_bucket(
     The logarithm is taken in float32 on purpose: it reproduces bucket boundaries of the
     Hugging Face ``T5Attention._relative_position_bucket`` that trained checkpoints rely on,
     exactly (tested for every distance in [-1000, 1000]). Book chapter: "Relative positions".
+
+    Args:
+        relative_position: integer tensor of any shape holding ``j - i``.
+        bidirectional: split the buckets between earlier and later keys (True, an encoder);
+            False buckets only ``j <= i`` (a causal decoder).
+        num_buckets: total number of buckets ``B`` (at least 4 when bidirectional, else 2).
+        max_distance: distance from which every key shares the last bucket; must exceed
+            the exact range, ``B/4`` when bidirectional and ``B/2`` otherwise.
 
     Returns:
         LongTensor of the same shape as ``relative_position``, values in ``[0, num_buckets)``.
@@ -119,6 +133,9 @@ def t5_bias(
         table: ``[num_buckets, h]`` one learned scalar per bucket and head.
         q_positions: integer ``[q]`` or ``[b, q]``.
         k_positions: integer ``[k]`` or ``[b, k]``.
+        bidirectional: bucket later keys separately, as in :func:`t5_bucket`.
+        num_buckets: number of buckets, ``table``'s first dim (see :func:`t5_bucket`).
+        max_distance: distance from which keys share the last bucket (see :func:`t5_bucket`).
 
     Returns:
         ``[h, q, k]`` (``[b, h, q, k]`` for per-sequence positions). Book chapter:
@@ -140,6 +157,13 @@ class T5RelativeBias(PositionScheme):
     One scalar per (bucket, head); the bias ``[h, q, k]`` has no batch dim. T5 does not scale
     logits by ``1/sqrt(d)`` (the scale is folded into its initialisation); here the bias is
     added to the scaled logits of :func:`posemb.attention`. Book chapter: "Relative positions".
+
+    Args:
+        num_heads: number of heads ``h`` (one learned scalar per bucket and head).
+        bidirectional: True for attention without a causal mask (later keys get buckets of
+            their own); False for causal attention (see :func:`t5_bucket`).
+        num_buckets: number of buckets.
+        max_distance: distance from which keys share the last bucket.
     """
 
     kind = "bias"
@@ -160,7 +184,12 @@ class T5RelativeBias(PositionScheme):
         self.table = nn.Embedding(num_buckets, num_heads)  # [buckets, h]
 
     def position_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor):
-        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`t5_bias`."""
+        """``[h, q, k]`` (``[b, h, q, k]`` for positions ``[b, n]``): :func:`t5_bias`.
+
+        Args:
+            q_positions: integer ``[q]`` or ``[b, q]``.
+            k_positions: integer ``[k]`` or ``[b, k]``.
+        """
         return t5_bias(
             self.table.weight,
             q_positions,
@@ -224,6 +253,11 @@ class ShawRelativeKeys(PositionScheme):
     extra term ``q_i . a_r / sqrt(d)``, shaped ``[b, h, q, k]`` because it depends on ``q``.
     Computed as ``q @ A^T`` (``2K + 1`` columns) and a gather, never a ``[q, k, d]`` tensor.
     Book chapter: "Relative positions".
+
+    Args:
+        head_dim: ``d``, the width of each head and of each vector ``a_r``.
+        max_distance: ``K``, the distance beyond which distances are clipped (0 or more).
+        init_std: standard deviation of the normal initialisation of the vectors.
     """
 
     kind = "content_bias"
@@ -237,13 +271,25 @@ class ShawRelativeKeys(PositionScheme):
 
     def index(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """Row of ``table`` for each (query, key): ``clip(j - i) + K``, LongTensor ``[q, k]``
-        (``[b, q, k]`` for per-sequence positions)."""
+        (``[b, q, k]`` for per-sequence positions).
+
+        Args:
+            q_positions: integer ``[q]`` or ``[b, q]``.
+            k_positions: integer ``[k]`` or ``[b, k]``.
+        """
         qp, kp = pair_positions(q_positions, k_positions, integer=True)
         rel = offsets(qp, kp)  # [(b,) q, k]
         return rel.clamp(-self.max_distance, self.max_distance) + self.max_distance
 
     def content_bias(self, q, k, q_positions, k_positions):
-        """``[b, h, q, k]`` term ``q_i . a_{clip(j-i)} / sqrt(d)``: :func:`shaw_bias`."""
+        """``[b, h, q, k]`` term ``q_i . a_{clip(j-i)} / sqrt(d)``: :func:`shaw_bias`.
+
+        Args:
+            q: ``[b, h, q, d]`` queries.
+            k: ``[b, h, k, d]`` keys; only their shape is read (the term does not use them).
+            q_positions: integer ``[q]`` or ``[b, q]``.
+            k_positions: integer ``[k]`` or ``[b, k]``.
+        """
         check_qk(q, k)
         if q.shape[-1] != self.head_dim:
             raise ValueError(f"q last dim must be head_dim={self.head_dim}, got {q.shape[-1]}")

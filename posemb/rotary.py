@@ -96,6 +96,11 @@ def rope_angles(
     """float64 angles ``positions * base**(-2i/dim)``, shape ``[..., dim/2]``.
 
     Book chapter: "Rotary positions".
+
+    Args:
+        positions: ``[...]`` integer (or real) positions (or an int / list of ints).
+        dim: rotary dim ``r`` (even); the result has one angle per pair, ``dim / 2``.
+        base: frequency base theta.
     """
     check_even("dim", dim)
     pos = as_positions(positions)
@@ -751,6 +756,14 @@ def apply_rope_reference(
     :func:`apply_rope` computes the same numbers faster. float16 and bfloat16 inputs are
     computed in float32 and rounded once. ``seq_dim`` is as in :func:`apply_rope`. Book
     chapter: "Rotary positions".
+
+    Args:
+        x: ``[..., n, d]`` tensor to rotate (real floating).
+        cos: ``[n, r]`` cosines (or as many dims as ``x``), e.g. from :func:`rope_cos_sin`.
+        sin: sines of the same shape as ``cos``.
+        layout: ``"half"`` (feature ``i`` pairs with ``i + r/2``) or ``"interleaved"``
+            (``2i`` with ``2i + 1``).
+        seq_dim: the axis of ``x`` that holds the sequence (default -2).
     """
     x, cos, sin, back = _seq_to_minus2(x, cos, sin, seq_dim)
     with _moved_axes_note(back, seq_dim):
@@ -811,6 +824,12 @@ def apply_rope(
     that formula in float32 on ``cos``/``sin`` rounded to ``x.dtype``, rounded once.
 
     Args:
+        x: ``[..., n, d]`` tensor to rotate (real floating); its dtype is the output's.
+        cos: ``[n, r]`` cosines, or as many dims as ``x`` (see above), e.g. from
+            :func:`rope_cos_sin`.
+        sin: sines of the same shape as ``cos``.
+        layout: ``"half"`` (feature ``i`` pairs with ``i + r/2``) or ``"interleaved"``
+            (``2i`` with ``2i + 1``).
         seq_dim: the axis of ``x`` that holds the sequence (default -2, ``[..., n, d]``).
             For ``[b, n, h, d]`` tensors (transformers' GPT-J and FlashAttention layouts)
             pass ``seq_dim=1`` (or -3): without it, a ``cos`` of ``[n, r]`` would be
@@ -993,6 +1012,12 @@ class RotaryEmbedding(nn.Module):
 
         ``seq_len`` (dynamic NTK, LongRoPE) defaults to the module's ``seq_len``, else to
         one past the largest of ``positions``.
+
+        Args:
+            positions: ``[...]`` integer (or real) positions.
+            dtype: output dtype (floating); cos and sin are float64 until one final cast.
+            seq_len: the length that dynamic NTK and LongRoPE see for this call (other
+                scaling types ignore it).
         """
         check_float_dtype("dtype", dtype)
         pos = as_positions(positions).to(self.inv_freq.device)
@@ -1024,6 +1049,19 @@ class RotaryEmbedding(nn.Module):
         ``[b, q]``) is given; it is used for the keys too, unless ``k_positions`` (``[k]``
         or ``[b, k]``) is given. ``k`` may have fewer heads than ``q`` (grouped-query
         attention).
+
+        Args:
+            q: ``[b, h, q, d]`` queries.
+            k: ``[b, h_kv, k, d]`` keys.
+            offset: position of the first query (an int >= 0) when ``positions`` is None;
+                not with ``positions``.
+            positions: ``[q]`` or ``[b, q]`` query positions (and key positions unless
+                ``k_positions`` is given).
+            k_positions: ``[k]`` or ``[b, k]`` key positions; required when the key and
+                query lengths differ.
+
+        Returns:
+            ``(q, k)`` rotated, of the shapes and dtypes given.
         """
         check_qk(q, k, grouped=True)
         if q.shape[-1] != self.head_dim:
@@ -1094,6 +1132,18 @@ class Rotary(PositionScheme):
     Su et al. (2021). Book chapter: "Rotary positions". Arguments as in
     :class:`RotaryEmbedding` (``scaling``, ``seq_len``, ``max_positions`` for context
     extension; the length a call sees is one past its largest query or key position).
+
+    Args:
+        head_dim: ``d``, the width of each head.
+        base: frequency base theta.
+        rotary_dim: ``r``, how many leading features to rotate (default ``d``, or as set by
+            ``scaling``'s ``partial_rotary_factor``). Must be even and ``<= head_dim``.
+        layout: ``"half"`` or ``"interleaved"``.
+        scaling: a Hugging Face style ``rope_parameters`` dict (see
+            :func:`rope_frequencies`), or None for plain RoPE.
+        seq_len: fix the length that dynamic NTK and LongRoPE see (default: per call).
+        max_positions: the config's ``max_position_embeddings`` (required by dynamic NTK).
+        backend: how :func:`apply_rope` rotates (``"eager"``, ``"compiled"``, ``"auto"``).
     """
 
     kind = "rotate"
@@ -1135,7 +1185,14 @@ class Rotary(PositionScheme):
         q_positions: torch.Tensor,  # [q] or [b, q]
         k_positions: torch.Tensor,  # [k] or [b, k]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rotate q and k by their positions: :class:`RotaryEmbedding`."""
+        """Rotate q and k by their positions: :class:`RotaryEmbedding`.
+
+        Args:
+            q: ``[b, h, q, d]`` queries.
+            k: ``[b, h_kv, k, d]`` keys.
+            q_positions: ``[q]`` or ``[b, q]`` query positions.
+            k_positions: ``[k]`` or ``[b, k]`` key positions.
+        """
         return self.rope(q, k, positions=q_positions, k_positions=k_positions)
 
 
@@ -1146,6 +1203,9 @@ def xpos_zeta(dim: int) -> torch.Tensor:
     """Per-pair decay bases ``zeta_i = (2i + 0.4 dim) / (1.4 dim)``, float64 ``[dim/2]``.
 
     Sun et al. (2022), as in torchscale's ``XPOS``. Book chapter: "Rotary positions".
+
+    Args:
+        dim: rotary dim (even); one base per pair.
     """
     check_even("dim", dim)
     return (torch.arange(0, dim, 2, dtype=torch.float64) + 0.4 * dim) / (1.4 * dim)
@@ -1163,6 +1223,15 @@ def xpos_scale(
 
     Multiply the rotated query by this and divide the rotated key by it (Sun et al. 2022).
     The exponent is computed in float64. Book chapter: "Rotary positions".
+
+    Args:
+        positions: ``[...]`` positions (or an int / list of ints); negative ones (relative
+            to a centre) are allowed.
+        dim: rotary dim (even).
+        scale_base: the decay's length scale (512 in torchscale).
+        layout: ``"interleaved"`` (torchscale) or ``"half"``: how the per-pair scales are
+            spread over the features.
+        dtype: output dtype.
     """
     check_layout(layout)
     scale_base = check_positive_float("scale_base", scale_base)
@@ -1192,6 +1261,16 @@ def apply_xpos(
     positions on the host and moves as a sequence grows, so it cannot serve a key/value
     cache; :class:`XPos` uses a fixed centre instead. Positions are ``[n]``, or ``[b, n]``
     for ``q``/``k`` ``[b, h, n, d]``. Sun et al. (2022). Book chapter: "Rotary positions".
+
+    Args:
+        q: ``[..., q, d]`` queries (``d`` even; every feature is rotated).
+        k: ``[..., k, d]`` keys.
+        q_positions: ``[q]`` (or ``[b, q]``) query positions.
+        k_positions: ``[k]`` (or ``[b, k]``) key positions.
+        base: RoPE frequency base theta.
+        scale_base: the decay's length scale (512 in torchscale).
+        layout: ``"interleaved"`` (torchscale) or ``"half"``.
+        center: the centre ``c`` (an int), or None for ``ceil(L/2)`` as above.
     """
     d = q.shape[-1]
     check_even("dim", d)
@@ -1232,6 +1311,13 @@ class XPos(PositionScheme):
     scale_base/512`` positions from ``c`` (float16: ``4 500 * scale_base/512``), and a
     call beyond that raises. Put ``c`` near the middle of the positions you will use.
     Book chapter: "Rotary positions".
+
+    Args:
+        head_dim: ``d``, the width of each head (even; every feature is rotated).
+        base: RoPE frequency base theta.
+        scale_base: the decay's length scale (512 in torchscale).
+        layout: ``"interleaved"`` (torchscale) or ``"half"``.
+        center: the fixed centre ``c``, an int.
     """
 
     kind = "rotate"
@@ -1261,7 +1347,14 @@ class XPos(PositionScheme):
         q_positions: torch.Tensor,  # [q] or [b, q]
         k_positions: torch.Tensor,  # [k] or [b, k]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """RoPE, then the xPos scales: :func:`apply_xpos` with this module's centre."""
+        """RoPE, then the xPos scales: :func:`apply_xpos` with this module's centre.
+
+        Args:
+            q: ``[b, h, q, d]`` queries.
+            k: ``[b, h_kv, k, d]`` keys.
+            q_positions: ``[q]`` or ``[b, q]`` query positions.
+            k_positions: ``[k]`` or ``[b, k]`` key positions.
+        """
         check_qk(q, k, grouped=True)
         if q.shape[-1] != self.head_dim:
             raise ValueError(
@@ -1295,6 +1388,11 @@ def rope_permutation(head_dim: int, source: str, target: str) -> torch.Tensor:
     ``[0, 2, 4, ..., 1, 3, 5, ...]`` from interleaved to half (the row permutation the
     Hugging Face Llama conversion script applies to Meta's q/k weights), and its inverse the
     other way. Book chapter: "Rotary positions".
+
+    Args:
+        head_dim: ``d``, the width of each head (even).
+        source: the layout of ``x_source``, ``"half"`` or ``"interleaved"``.
+        target: the layout of ``x_target``, ``"half"`` or ``"interleaved"``.
     """
     check_even("head_dim", head_dim)
     check_layout(source)
@@ -1308,7 +1406,13 @@ def rope_permutation(head_dim: int, source: str, target: str) -> torch.Tensor:
 
 
 def convert_rope_layout(x: torch.Tensor, source: str, target: str) -> torch.Tensor:
-    """Permute the last dim (``d``) of ``x`` ``[..., d]`` from ``source`` to ``target`` layout."""
+    """Permute the last dim (``d``) of ``x`` ``[..., d]`` from ``source`` to ``target`` layout.
+
+    Args:
+        x: ``[..., d]`` tensor whose features are laid out as ``source`` (``d`` even).
+        source: the layout of ``x``, ``"half"`` or ``"interleaved"``.
+        target: the layout of the result, ``"half"`` or ``"interleaved"``.
+    """
     perm = rope_permutation(x.shape[-1], source, target).to(x.device)
     return x[..., perm]  # [..., d]
 
@@ -1327,6 +1431,13 @@ def convert_qk_weights(
     ``target`` computes exactly the scores of the original with ``source``. The inverse is
     the same call with ``source`` and ``target`` swapped. Returns the new weight, or
     ``(weight, bias)`` when a bias is given. Book chapter: "Rotary positions".
+
+    Args:
+        weight: ``[num_heads * d, in]`` projection weight, each head laid out as ``source``.
+        num_heads: number of heads whose rows the weight holds (``h`` for q, ``h_kv`` for k).
+        source: the layout of the given rows, ``"half"`` or ``"interleaved"``.
+        target: the layout of the returned rows, ``"half"`` or ``"interleaved"``.
+        bias: ``[num_heads * d]`` projection bias, or None.
     """
     check_int("num_heads", num_heads, minimum=1)
     if weight.dim() != 2 or weight.shape[0] % num_heads:

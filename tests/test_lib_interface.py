@@ -7,7 +7,9 @@ an error naming the argument or is shown to give the right answer.
 """
 
 import importlib
+import inspect
 import math
+import re
 import subprocess
 import sys
 
@@ -130,6 +132,68 @@ def test_registry_builds_every_name_and_refuses_bad_ones():
         posemb.scheme("rope", num_heads=2, head_dim=8, causal=1)
     with pytest.raises(TypeError, match=r"unknown option\(s\) \[.slopes.\]"):
         posemb.scheme("alibi", num_heads=2, head_dim=8, slopes=None)
+
+
+# Methods a user calls directly; each must be among the methods checked below.
+USER_METHODS = {
+    "forward", "cos_sin", "rotate_qk", "position_bias", "embed_positions", "content_bias",
+    "claim", "append", "reset", "next_positions",
+}  # fmt: skip
+
+
+def documented_arguments(doc):
+    """Names in the ``Args:`` sections of a Google-style docstring (as napoleon reads them)."""
+    names = set()
+    lines = inspect.cleandoc(doc or "").splitlines()
+    for i, line in enumerate(lines):
+        header = re.fullmatch(r"(\s*)(?:Args|Arguments|Parameters):\s*", line)
+        if not header:
+            continue
+        indent, body = len(header.group(1)), []
+        for entry in lines[i + 1 :]:
+            if entry.strip() and len(entry) - len(entry.lstrip()) <= indent:
+                break  # the section ends where the indentation returns to its header's
+            body.append(entry)
+        body = [b for b in body if b.strip()]
+        field = min((len(b) - len(b.lstrip()) for b in body), default=0)
+        for b in body:
+            name = re.match(r"\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:", b.strip())
+            if name and len(b) - len(b.lstrip()) == field:
+                names.add(name.group(1))
+    return names
+
+
+def public_callables():
+    """``(name, signature, docstring)`` for every function and class in ``posemb.__all__``
+    (a class's docstring documents ``__init__``) and every public method of those classes."""
+    for name in posemb.__all__:
+        obj = getattr(posemb, name)
+        if inspect.isfunction(obj):
+            yield name, inspect.signature(obj), obj.__doc__
+        elif inspect.isclass(obj):
+            yield name, inspect.signature(obj), obj.__doc__  # __init__ without self
+            for attr, member in vars(obj).items():
+                if not attr.startswith("_") and inspect.isfunction(member):
+                    sig = inspect.signature(member)
+                    params = list(sig.parameters.values())[1:]  # without self
+                    yield f"{name}.{attr}", sig.replace(parameters=params), member.__doc__
+
+
+def test_every_public_callable_documents_its_arguments():
+    """Issue 23: every parameter (but self, *args, **kwargs) is named in an ``Args:`` section."""
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    undocumented, methods = {}, set()
+    for name, sig, doc in public_callables():
+        methods.add(name.rpartition(".")[2])
+        params = [p.name for p in sig.parameters.values() if p.kind not in variadic]
+        missing = [p for p in params if p not in documented_arguments(doc)]
+        if missing:
+            undocumented[name] = missing
+    assert USER_METHODS <= methods, USER_METHODS - methods
+    assert not undocumented, f"parameters missing from Args: sections: {undocumented}"
+    # the parser finds a section that is there, and not one that is not
+    assert documented_arguments(posemb.rope_frequencies.__doc__) >= {"dim", "base", "scaling"}
+    assert not documented_arguments("Summary.\n\n    Returns:\n        x: a tensor.\n")
 
 
 def test_attention_checks_heads_and_head_dim_at_construction():
