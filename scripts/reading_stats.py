@@ -18,7 +18,9 @@ headings, display math, directive options and code are not prose; inline math co
 one word, a cross-reference as its link text.
 
 ``--check`` exits 1 when a chapter's estimate is over 35 minutes, its stated time is off
-the estimate by more than 25%, or its mean sentence length is over 20 words.
+the estimate by more than 25%, or its mean sentence length is over 20 words; and, when it
+measures the whole book, when the home page's "The book has N chapters" or the time of a
+reading route (the bullets after ``(intro-routes)=``) is off by more than 25%.
 ``--sessions`` also sums the estimates over each syllabus session's reading.
 """
 
