@@ -280,9 +280,9 @@ HIDDEN_INPUT_TAGS = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
 
 def _demo_cells(nb: nbformat.NotebookNode, section: str) -> list[nbformat.NotebookNode]:
     """The demonstration under the heading ``section``: its first visible code cell, with
-    that cell's output, or else with the output of the first folded cell after it (a
-    chapter shows the idea in a visible cell and folds the table that displays the
-    result), as one slide."""
+    that cell's output, or else with the output of the next cell in the section that has
+    one (a chapter shows the idea in a visible cell and often folds the cell that
+    displays the result), as one slide."""
     inside = False
     shown = None
     for cell in nb.cells:
